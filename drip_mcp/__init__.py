@@ -1,0 +1,58 @@
+"""drip-mcp: a Model Context Protocol server for the Drip usage-billing API."""
+
+from drip_mcp._version import __version__
+from drip_mcp.client import DripClient, Endpoint, Page, Reply
+from drip_mcp.errors import (
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConfirmationError,
+    ConflictError,
+    DripConnectionError,
+    DripError,
+    DripTimeoutError,
+    InternalServerError,
+    InvalidInputError,
+    MetadataPolicyError,
+    NotFoundError,
+    PaymentRequiredError,
+    PermissionDeniedError,
+    PublicKeyNotAllowedError,
+    RateLimitError,
+    SpendCapExceededError,
+    UnprocessableEntityError,
+)
+from drip_mcp.keys import ApiKey, KeyMode, KeyType
+from drip_mcp.settings import Settings
+
+__all__ = [
+    "APIStatusError",
+    "ApiKey",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConfirmationError",
+    "ConflictError",
+    "DripClient",
+    "DripConnectionError",
+    "DripError",
+    "DripTimeoutError",
+    "Endpoint",
+    "InternalServerError",
+    "InvalidInputError",
+    "KeyMode",
+    "KeyType",
+    "MetadataPolicyError",
+    "NotFoundError",
+    "Page",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "PublicKeyNotAllowedError",
+    "RateLimitError",
+    "Reply",
+    "Settings",
+    "SpendCapExceededError",
+    "UnprocessableEntityError",
+    "__version__",
+]

@@ -1,0 +1,3 @@
+from drip_mcp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""Command line: ``drip-mcp [serve] | sandbox | tools``.
+
+`main` only parses flags, sets up stderr logging and calls a factory; every
+decision about configuration lives in `drip_mcp.settings`. Configuration
+errors are one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from drip_mcp._version import __version__
+from drip_mcp.errors import ConfigurationError
+from drip_mcp.settings import TOOLSETS
+
+__all__ = ["main"]
+
+EXIT_CONFIG = 2
+SUBCOMMANDS = ("serve", "sandbox", "tools")
+
+
+def _serve_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sandbox", action="store_true", help="run against the built-in offline sandbox")
+    parser.add_argument("--sandbox-db", type=Path, help="sandbox SQLite file (env DRIP_SANDBOX_DB)")
+    parser.add_argument("--base-url", help="Drip API URL (env DRIP_API_URL, then DRIP_BASE_URL)")
+    parser.add_argument("--timeout", type=float, help="seconds per HTTP request (env DRIP_TIMEOUT, default 30)")
+    parser.add_argument("--max-retries", type=int, help="retries on 429/5xx/network errors (env DRIP_MAX_RETRIES)")
+    parser.add_argument("--toolsets", help=f"comma-separated subset of {','.join(TOOLSETS)} (env DRIP_TOOLSETS)")
+    parser.add_argument("--tools", help="only these tools, comma-separated (env DRIP_TOOLS)")
+    parser.add_argument("--exclude-tools", help="never these tools, comma-separated (env DRIP_EXCLUDE_TOOLS)")
+    parser.add_argument(
+        "--read-only", action="store_true", default=None, help="only read-only tools (env DRIP_READ_ONLY)"
+    )
+    parser.add_argument(
+        "--metadata-policy", choices=("redact", "strict"), help="PII/secret handling in metadata (default redact)"
+    )
+    parser.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="drip-mcp", description="MCP server for the Drip usage-billing API (stdio by default)."
+    )
+    parser.add_argument("--version", action="version", version=f"drip-mcp {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    _serve_parser(sub.add_parser("serve", help="run the MCP server (the default)"))
+
+    sandbox = sub.add_parser("sandbox", help="serve the Drip-compatible sandbox API over HTTP")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8787)
+    sandbox.add_argument("--db", type=Path, help="SQLite file (env DRIP_SANDBOX_DB; default in the state dir)")
+    sandbox.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback host")
+
+    tools = sub.add_parser("tools", help="print the tool manifest (tools.json) or check it")
+    tools.add_argument("--check", action="store_true", help="exit 1 if tools.json is stale")
+    tools.add_argument("--output", type=Path, help="write the manifest here instead of stdout")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or args_list[0] not in (*SUBCOMMANDS, "-h", "--help", "--version"):
+        args_list.insert(0, "serve")
+    args = build_parser().parse_args(args_list)
+    try:
+        if args.command == "sandbox":
+            return _run_sandbox(args)
+        if args.command == "tools":
+            return _run_tools(args)
+        return _run_serve(args)
+    except ConfigurationError as exc:
+        print(f"drip-mcp: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from drip_mcp.logs import configure_logging
+    from drip_mcp.settings import Settings
+
+    settings = Settings.load(
+        base_url=args.base_url,
+        timeout=args.timeout,
+        max_retries=args.max_retries,
+        sandbox=args.sandbox,
+        sandbox_db=args.sandbox_db,
+        toolsets=args.toolsets,
+        tools=args.tools,
+        exclude_tools=args.exclude_tools,
+        read_only=args.read_only,
+        metadata_policy=args.metadata_policy,
+    )
+    configure_logging(args.log_level, secrets=[settings.api_key.reveal()])
+    from drip_mcp.server import serve_stdio
+
+    serve_stdio(settings)
+    return 0
+
+
+def _run_sandbox(args: argparse.Namespace) -> int:
+    from drip_mcp.sandbox.serve import default_db_path, serve
+
+    try:
+        serve(host=args.host, port=args.port, db_path=args.db or default_db_path(), allow_remote=args.allow_remote)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    return 0
+
+
+def _run_tools(args: argparse.Namespace) -> int:
+    from drip_mcp.manifest import check_manifest, render_manifest
+
+    if args.check:
+        problem = check_manifest(args.output)
+        if problem:
+            print(f"drip-mcp: {problem}", file=sys.stderr)
+            return 1
+        return 0
+    text = render_manifest()
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0

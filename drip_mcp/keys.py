@@ -1,0 +1,90 @@
+"""Drip API keys: parsing, type and mode, masking.
+
+A key is ``pk_live_``, ``pk_test_``, ``sk_live_`` or ``sk_test_`` followed by at
+least eight letters, digits, ``_`` or ``-``. ``pk_`` keys are *public* (usage,
+runs, customers, billing reads); ``sk_`` keys are *secret* and additionally
+manage webhooks. The mode (live/test) is part of the prefix.
+
+The raw key lives in exactly one place, `ApiKey`, and leaves it only through
+`ApiKey.reveal()` (called by the HTTP client to build the ``Authorization``
+header). ``repr()``, ``str()`` and f-strings show the masked form
+``sk_test_…9f3a``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+from drip_mcp.errors import ConfigurationError
+
+__all__ = ["KEY_FORMAT_HINT", "ApiKey", "KeyMode", "KeyType", "mask_key"]
+
+KEY_FORMAT_HINT = (
+    "expected pk_live_..., pk_test_..., sk_live_... or sk_test_... followed by at least 8 characters"
+)
+_KEY_RE = re.compile(r"(?P<type>pk|sk)_(?P<mode>live|test)_[A-Za-z0-9_-]{8,}")
+
+
+class KeyType(str, enum.Enum):
+    """What a key may do: public keys cannot manage webhooks."""
+
+    PUBLIC = "public"
+    SECRET = "secret"  # noqa: S105 - a key type, not a password
+
+    @property
+    def prefix(self) -> str:
+        return "pk_" if self is KeyType.PUBLIC else "sk_"
+
+
+class KeyMode(str, enum.Enum):
+    """Whether a key moves real money (live) or not (test)."""
+
+    TEST = "test"
+    LIVE = "live"
+
+
+def mask_key(raw: str) -> str:
+    """Mask anything key-like for display: ``sk_test_…9f3a``; short strings become ``…``."""
+    head = raw[:8] if raw[:3] in ("pk_", "sk_") else raw[:3]
+    if len(raw) <= len(head) + 4:
+        return "…"
+    return f"{head}…{raw[-4:]}"
+
+
+class ApiKey:
+    """A validated Drip API key that never shows itself in full by accident."""
+
+    __slots__ = ("_raw", "mode", "type")
+
+    def __init__(self, raw: str) -> None:
+        match = _KEY_RE.fullmatch(raw.strip())
+        if match is None:
+            shown = mask_key(raw.strip()) if raw.strip() else "an empty value"
+            raise ConfigurationError(f"DRIP_API_KEY is malformed ({shown}): {KEY_FORMAT_HINT}")
+        self._raw = match.group(0)
+        self.type = KeyType.PUBLIC if match.group("type") == "pk" else KeyType.SECRET
+        self.mode = KeyMode.LIVE if match.group("mode") == "live" else KeyMode.TEST
+
+    @property
+    def masked(self) -> str:
+        return mask_key(self._raw)
+
+    @property
+    def is_live(self) -> bool:
+        return self.mode is KeyMode.LIVE
+
+    def reveal(self) -> str:
+        """The raw key, for the ``Authorization`` header and nothing else."""
+        return self._raw
+
+    def __repr__(self) -> str:
+        return f"ApiKey({self.masked!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ApiKey) and other._raw == self._raw
+
+    def __hash__(self) -> int:
+        return hash(self._raw)

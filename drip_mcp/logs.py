@@ -1,0 +1,57 @@
+"""Logging to stderr only, with known secrets masked in every record.
+
+stdout belongs to the MCP stdio transport; a stray log line there would corrupt
+the protocol, so everything goes to stderr. The filter replaces any secret it
+was told about (the API key, the HTTP bearer token) with its masked form, as a
+last line of defence behind the rule that secrets are never logged at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+
+from drip_mcp.keys import mask_key
+
+__all__ = ["SecretMaskingFilter", "configure_logging"]
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class SecretMaskingFilter(logging.Filter):
+    """Rewrite records so that none of `secrets` appears in the rendered message."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._secrets = {s: mask_key(s) for s in secrets if s}
+
+    def add(self, secret: str) -> None:
+        if secret:
+            self._secrets[secret] = mask_key(secret)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        message = record.getMessage()
+        masked = message
+        for secret, shown in self._secrets.items():
+            if secret in masked:
+                masked = masked.replace(secret, shown)
+        if masked is not message and masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def configure_logging(level: str = "WARNING", secrets: Iterable[str] = ()) -> SecretMaskingFilter:
+    """Send drip-mcp's (and the SDK's) logs to stderr at `level`; return the masking filter."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    masking = SecretMaskingFilter(secrets)
+    handler.addFilter(masking)
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    return masking

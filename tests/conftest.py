@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own state directory and a clean Drip environment."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("DRIP_MCP_STATE_DIR", str(state))
+    for name in (
+        "DRIP_API_KEY",
+        "DRIP_API_URL",
+        "DRIP_BASE_URL",
+        "DRIP_TIMEOUT",
+        "DRIP_MAX_RETRIES",
+        "DRIP_TOOLSETS",
+        "DRIP_READ_ONLY",
+        "DRIP_SANDBOX_DB",
+        "DRIP_MCP_OUTBOX",
+        "DRIP_MCP_AUTH_TOKEN",
+        "DRIP_MAX_CHARGE_USDC",
+        "DRIP_SESSION_BUDGET_USDC",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    yield state
