@@ -35,7 +35,9 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
         "--read-only", action="store_true", default=None, help="only read-only tools (env DRIP_READ_ONLY)"
     )
     parser.add_argument(
-        "--metadata-policy", choices=("redact", "strict"), help="PII/secret handling in metadata (default redact)"
+        "--metadata-policy",
+        choices=("redact", "strict"),
+        help="PII/secret handling in metadata (default redact)",
     )
     parser.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
 
@@ -105,7 +107,12 @@ def _run_sandbox(args: argparse.Namespace) -> int:
     from drip_mcp.sandbox.serve import default_db_path, serve
 
     try:
-        serve(host=args.host, port=args.port, db_path=args.db or default_db_path(), allow_remote=args.allow_remote)
+        serve(
+            host=args.host,
+            port=args.port,
+            db_path=args.db or default_db_path(),
+            allow_remote=args.allow_remote,
+        )
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
     return 0

@@ -24,7 +24,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -111,9 +111,7 @@ ENDPOINTS: dict[str, Endpoint] = _endpoints(
     Endpoint("get_webhook", "GET", "/webhooks/{webhook_id}", _SECRET),
     Endpoint("delete_webhook", "DELETE", "/webhooks/{webhook_id}", _SECRET),
     Endpoint("test_webhook", "POST", "/webhooks/{webhook_id}/test", _SECRET, key_prefix="whtest"),
-    Endpoint(
-        "rotate_webhook_secret", "POST", "/webhooks/{webhook_id}/rotate-secret", _SECRET, key_prefix="whrot"
-    ),
+    Endpoint("rotate_webhook_secret", "POST", "/webhooks/{webhook_id}/rotate-secret", _SECRET, key_prefix="whrot"),
 )
 
 
@@ -300,9 +298,7 @@ class DripClient:
                 if attempt >= self.retry.max_retries:
                     raise
                 delay = backoff_delay(self.retry, attempt)
-                logger.debug(
-                    "%s %s failed (%s); retry %d in %.3fs", ep.method, ep.path, exc.code, attempt + 1, delay
-                )
+                logger.debug("%s %s failed (%s); retry %d in %.3fs", ep.method, ep.path, exc.code, attempt + 1, delay)
             else:
                 logger.debug(
                     "%s %s -> %d in %.1f ms",
@@ -354,9 +350,7 @@ class DripClient:
         idempotency_key: str | None = None,
         path_params: Mapping[str, str] | None = None,
     ) -> Reply[T]:
-        data, key = await self.request(
-            endpoint, body=body, idempotency_key=idempotency_key, path_params=path_params
-        )
+        data, key = await self.request(endpoint, body=body, idempotency_key=idempotency_key, path_params=path_params)
         assert key is not None
         return Reply(_parse(model, data, endpoint), key)
 
@@ -393,9 +387,7 @@ class DripClient:
     async def list_customers(
         self, *, limit: int | None = None, offset: int | None = None, status: str | None = None
     ) -> Page[m.Customer]:
-        return await self._page(
-            "list_customers", m.Customer, {"limit": limit, "offset": offset, "status": status}
-        )
+        return await self._page("list_customers", m.Customer, {"limit": limit, "offset": offset, "status": status})
 
     async def get_balance(self, customer_id: str) -> m.Balance:
         return await self._get("get_balance", m.Balance, path_params={"customer_id": customer_id})
@@ -436,9 +428,7 @@ class DripClient:
         idempotency_key: str | None = None,
     ) -> Reply[m.ChargeResult]:
         """Bill usage against the customer's balance (``POST /usage``). Moves money."""
-        body = _wire(
-            {"customer_id": customer_id, "usage_type": meter, "quantity": quantity, "metadata": metadata}
-        )
+        body = _wire({"customer_id": customer_id, "usage_type": meter, "quantity": quantity, "metadata": metadata})
         return await self._post("charge", m.ChargeResult, body, idempotency_key)
 
     async def list_charges(
@@ -459,7 +449,7 @@ class DripClient:
         return await self._page("list_pricing_plans", m.PricingPlan, {})
 
     async def estimate_hypothetical(
-        self, *, items: list[Mapping[str, Any]], custom_pricing: Mapping[str, str] | None = None
+        self, *, items: Sequence[Mapping[str, Any]], custom_pricing: Mapping[str, str] | None = None
     ) -> m.CostEstimate:
         body = _wire({"items": [_wire(i) for i in items], "custom_pricing": custom_pricing})
         return (await self._post("estimate_hypothetical", m.CostEstimate, body)).data
@@ -518,9 +508,7 @@ class DripClient:
         description: str | None = None,
         idempotency_key: str | None = None,
     ) -> Reply[m.Workflow]:
-        body = _wire(
-            {"name": name, "slug": slug, "product_surface": product_surface, "description": description}
-        )
+        body = _wire({"name": name, "slug": slug, "product_surface": product_surface, "description": description})
         return await self._post("create_workflow", m.Workflow, body, idempotency_key)
 
     async def list_workflows(self, *, limit: int | None = None) -> Page[m.Workflow]:
@@ -557,9 +545,7 @@ class DripClient:
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Reply[m.EndRunResult]:
-        body = _wire(
-            {"status": status, "error_message": error_message, "error_code": error_code, "metadata": metadata}
-        )
+        body = _wire({"status": status, "error_message": error_message, "error_code": error_code, "metadata": metadata})
         return await self._post("end_run", m.EndRunResult, body, idempotency_key, {"run_id": run_id})
 
     async def get_run(self, run_id: str) -> m.RunDetails:
@@ -601,19 +587,17 @@ class DripClient:
         return await self._post("emit_event", m.EventResult, body, idempotency_key)
 
     async def emit_events_batch(
-        self, *, events: list[Mapping[str, Any]], idempotency_key: str | None = None
+        self, *, events: Sequence[Mapping[str, Any]], idempotency_key: str | None = None
     ) -> Reply[m.EmitEventsBatchResult]:
         """Send events (already camelCase, each with its own ``idempotencyKey``) in one request."""
-        return await self._post(
-            "emit_events_batch", m.EmitEventsBatchResult, {"events": events}, idempotency_key
-        )
+        return await self._post("emit_events_batch", m.EmitEventsBatchResult, {"events": events}, idempotency_key)
 
     async def record_run(
         self,
         *,
         customer_id: str,
         workflow: str,
-        events: list[Mapping[str, Any]],
+        events: Sequence[Mapping[str, Any]],
         status: str,
         error_message: str | None = None,
         error_code: str | None = None,
@@ -664,9 +648,7 @@ class DripClient:
         body = _wire({"url": url, "events": events, "description": description})
         data, key = await self.request("create_webhook", body=body, idempotency_key=idempotency_key)
         assert key is not None
-        return Reply(_parse(m.Webhook, data, "create_webhook"), key), _parse(
-            m.WebhookSecret, data, "create_webhook"
-        )
+        return Reply(_parse(m.Webhook, data, "create_webhook"), key), _parse(m.WebhookSecret, data, "create_webhook")
 
     async def list_webhooks(self) -> Page[m.Webhook]:
         return await self._page("list_webhooks", m.Webhook, {})
@@ -677,12 +659,8 @@ class DripClient:
     async def delete_webhook(self, webhook_id: str) -> None:
         await self.request("delete_webhook", path_params={"webhook_id": webhook_id})
 
-    async def test_webhook(
-        self, webhook_id: str, *, idempotency_key: str | None = None
-    ) -> Reply[m.WebhookTestResult]:
-        return await self._post(
-            "test_webhook", m.WebhookTestResult, {}, idempotency_key, {"webhook_id": webhook_id}
-        )
+    async def test_webhook(self, webhook_id: str, *, idempotency_key: str | None = None) -> Reply[m.WebhookTestResult]:
+        return await self._post("test_webhook", m.WebhookTestResult, {}, idempotency_key, {"webhook_id": webhook_id})
 
     async def rotate_webhook_secret(
         self, webhook_id: str, *, idempotency_key: str | None = None

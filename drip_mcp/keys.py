@@ -20,9 +20,7 @@ from drip_mcp.errors import ConfigurationError
 
 __all__ = ["KEY_FORMAT_HINT", "ApiKey", "KeyMode", "KeyType", "mask_key"]
 
-KEY_FORMAT_HINT = (
-    "expected pk_live_..., pk_test_..., sk_live_... or sk_test_... followed by at least 8 characters"
-)
+KEY_FORMAT_HINT = "expected pk_live_..., pk_test_..., sk_live_... or sk_test_... followed by at least 8 characters"
 _KEY_RE = re.compile(r"(?P<type>pk|sk)_(?P<mode>live|test)_[A-Za-z0-9_-]{8,}")
 
 

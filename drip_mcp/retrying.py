@@ -66,9 +66,7 @@ def is_retryable_status(status: int) -> bool:
     return status in RETRYABLE_STATUSES
 
 
-def parse_retry_after(
-    header: str | None, body: Any = None, *, now: Callable[[], float] = time.time
-) -> float | None:
+def parse_retry_after(header: str | None, body: Any = None, *, now: Callable[[], float] = time.time) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (seconds or HTTP-date) or a body ``retryAfter``."""
     if header:
         value = header.strip()

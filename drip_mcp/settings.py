@@ -134,8 +134,7 @@ class Settings:
         if not raw_key.strip():
             if not sandbox:
                 raise ConfigurationError(
-                    f"DRIP_API_KEY is not set: {KEY_FORMAT_HINT} "
-                    "(or run with --sandbox to try drip-mcp offline)"
+                    f"DRIP_API_KEY is not set: {KEY_FORMAT_HINT} (or run with --sandbox to try drip-mcp offline)"
                 )
             raw_key = SANDBOX_PUBLIC_KEY
         key = ApiKey(raw_key)
@@ -158,9 +157,7 @@ class Settings:
         chosen_toolsets = _parse_list(toolsets if toolsets is not None else env.get("DRIP_TOOLSETS", ""))
         unknown = sorted(set(chosen_toolsets) - set(TOOLSETS))
         if unknown:
-            raise ConfigurationError(
-                f"unknown toolset(s) {', '.join(unknown)}; choose from {', '.join(TOOLSETS)}"
-            )
+            raise ConfigurationError(f"unknown toolset(s) {', '.join(unknown)}; choose from {', '.join(TOOLSETS)}")
 
         policy = (metadata_policy or env.get("DRIP_METADATA_POLICY") or "redact").strip().lower()
         if policy not in METADATA_POLICIES:

@@ -464,9 +464,7 @@ def _normalise_iso(value: str) -> str:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ApiError(
-            422, "VALIDATION_ERROR", f"Invalid ISO-8601 timestamp: {value!r}", details=[]
-        ) from None
+        raise ApiError(422, "VALIDATION_ERROR", f"Invalid ISO-8601 timestamp: {value!r}", details=[]) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return iso_at(moment.timestamp())
@@ -478,7 +476,11 @@ async def estimate_hypothetical(request: Request, body: Body) -> Response:
     entries = body.objects("items", required=True)
     prices = _PriceBook(request, body)
     requested = [
-        (entry.required_string("usageType"), entry.decimal("quantity"), entry.decimal("unitPriceOverride", positive=False))
+        (
+            entry.required_string("usageType"),
+            entry.decimal("quantity"),
+            entry.decimal("unitPriceOverride", positive=False),
+        )
         for entry in entries
     ]
     for entry in entries:

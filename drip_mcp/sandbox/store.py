@@ -56,6 +56,7 @@ Record = dict[str, Any]
 
 MICROS_PER_USDC = 1_000_000
 _ID_ALPHABET = string.digits + string.ascii_lowercase
+_ID_SPACE = 36**24
 
 SEEDED_PLANS: tuple[tuple[str, str, str], ...] = (
     ("API calls", "api_calls", "0.001"),
@@ -205,7 +206,12 @@ CREATE TABLE IF NOT EXISTS checkout_sessions (
 
 def new_id() -> str:
     """A CUID-like id: ``c`` followed by 24 random base-36 characters."""
-    return "c" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
+    value = int.from_bytes(secrets.token_bytes(16), "big") % _ID_SPACE
+    digits = []
+    for _ in range(24):
+        value, digit = divmod(value, 36)
+        digits.append(_ID_ALPHABET[digit])
+    return "c" + "".join(digits)
 
 
 def iso_now() -> str:
@@ -284,9 +290,7 @@ class Store:
         self.low_balance_threshold_micros = self.starting_balance_micros // 10
         self.delivery_listener: Callable[[], None] | None = None
         self._deliveries_enqueued = False
-        self._conn = sqlite3.connect(
-            str(db_path), isolation_level=None, check_same_thread=False, cached_statements=256
-        )
+        self._conn = sqlite3.connect(str(db_path), isolation_level=None, check_same_thread=False, cached_statements=256)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA busy_timeout = 10000")
         self._conn.execute("PRAGMA journal_mode = WAL")
@@ -490,9 +494,7 @@ class Store:
     # -- usage and charges -----------------------------------------------------------
 
     def _usage_event(self, kind: str, idempotency_key: str) -> Record | None:
-        return self._one(
-            "SELECT * FROM usage_events WHERE kind = ? AND idempotency_key = ?", (kind, idempotency_key)
-        )
+        return self._one("SELECT * FROM usage_events WHERE kind = ? AND idempotency_key = ?", (kind, idempotency_key))
 
     def _insert_usage(self, kind: str, customer_id: str, usage: Record, charge_id: str | None = None) -> Record:
         event = {
@@ -616,9 +618,7 @@ class Store:
         """The charge `charge_id` with its usage event and customer (404 if unknown)."""
         return self._charge_row(charge_id)
 
-    def list_charges(
-        self, *, limit: int, offset: int, status: str | None, customer_id: str | None
-    ) -> list[Record]:
+    def list_charges(self, *, limit: int, offset: int, status: str | None, customer_id: str | None) -> list[Record]:
         """Charges, newest first."""
         ids = self._conn.execute(
             "SELECT id FROM charges WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR customer_id = ?2)"
@@ -684,9 +684,7 @@ class Store:
 
     def count_charges(self, customer_id: str | None = None) -> int:
         """Number of charges (optionally of one customer)."""
-        return int(
-            self._scalar("SELECT COUNT(*) FROM charges WHERE (?1 IS NULL OR customer_id = ?1)", (customer_id,))
-        )
+        return int(self._scalar("SELECT COUNT(*) FROM charges WHERE (?1 IS NULL OR customer_id = ?1)", (customer_id,)))
 
     # -- workflows and runs -----------------------------------------------------------
 
@@ -799,8 +797,7 @@ class Store:
     def _finish_run(self, run_id: str, *, status: str, error_message: str | None, error_code: str | None) -> None:
         now_s = time.time()
         self._conn.execute(
-            "UPDATE runs SET status = ?, error_message = ?, error_code = ?, ended_ms = ?, ended_at = ?"
-            " WHERE id = ?",
+            "UPDATE runs SET status = ?, error_message = ?, error_code = ?, ended_ms = ?, ended_at = ? WHERE id = ?",
             (status, error_message, error_code, int(now_s * 1000), iso_at(now_s), run_id),
         )
 
@@ -852,7 +849,8 @@ class Store:
     def run_events(self, run_id: str, *, after_seq: int, limit: int) -> list[Record]:
         """Up to `limit` events of a run with ``seq > after_seq``, oldest first."""
         return self._all(
-            "SELECT * FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?", (run_id, after_seq, limit)
+            "SELECT * FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (run_id, after_seq, limit),
         )
 
     def record_run(self, fields: Record, events: list[Record]) -> tuple[Record, int]:
@@ -971,9 +969,7 @@ class Store:
 
     def list_deliveries(self, webhook_id: str | None = None) -> list[Record]:
         """Deliveries, oldest first (optionally of one webhook)."""
-        return self._all(
-            "SELECT * FROM deliveries WHERE (?1 IS NULL OR webhook_id = ?1) ORDER BY rowid", (webhook_id,)
-        )
+        return self._all("SELECT * FROM deliveries WHERE (?1 IS NULL OR webhook_id = ?1) ORDER BY rowid", (webhook_id,))
 
     def record_attempt(
         self,

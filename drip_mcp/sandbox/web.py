@@ -69,9 +69,7 @@ def _authenticate(request: Request, *, secret_only: bool) -> None:
     if scheme.lower() != "bearer" or not key:
         raise ApiError(401, "UNAUTHORIZED", "Missing API key: send 'Authorization: Bearer <key>'")
     if _LIVE_KEY.match(key):
-        raise ApiError(
-            401, "UNAUTHORIZED", "The Drip sandbox accepts test keys only (pk_test_... or sk_test_...)"
-        )
+        raise ApiError(401, "UNAUTHORIZED", "The Drip sandbox accepts test keys only (pk_test_... or sk_test_...)")
     if not _TEST_KEY.match(key):
         raise ApiError(401, "UNAUTHORIZED", "Invalid API key")
     if secret_only and key.startswith("pk_"):

@@ -1,0 +1,120 @@
+"""Serve the sandbox on a socket with uvicorn (``python -m drip_mcp sandbox``)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import socket
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from drip_mcp.paths import ensure_private_dir, state_dir
+from drip_mcp.sandbox.app import Sandbox
+from drip_mcp.sandbox.config import FaultConfig, SandboxConfig
+from drip_mcp.sandbox.faults import SocketDropper
+
+__all__ = ["default_db_path", "serve"]
+
+
+def default_db_path() -> Path:
+    """``DRIP_SANDBOX_DB`` if set, else ``<state dir>/sandbox.db`` (the directory is created)."""
+    if explicit := os.environ.get("DRIP_SANDBOX_DB"):
+        return Path(explicit).expanduser()
+    return ensure_private_dir(state_dir()) / "sandbox.db"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when proto says TCP.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    db_path: Path,
+    allow_remote: bool = False,
+    starting_balance_usdc: Decimal = SandboxConfig.starting_balance_usdc,
+    faults: FaultConfig | None = None,
+) -> None:
+    """Serve the sandbox until interrupted.
+
+    Binds loopback only unless `allow_remote` (a non-loopback `host` without it
+    raises `ValueError`). `port` 0 lets the OS choose. Once listening, prints
+    ``drip-mcp sandbox listening on http://HOST:PORT/v1 (db: PATH)`` to
+    stderr. Fault injection comes from `faults`, else from the
+    ``DRIP_SANDBOX_*`` environment variables (`FaultConfig.from_env`).
+    """
+    import uvicorn
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    if not allow_remote and not _is_loopback(host):
+        raise ValueError(
+            f"Refusing to serve the sandbox on non-loopback host {host!r}: pass --allow-remote to expose it"
+        )
+    dropper = SocketDropper()
+
+    class DroppableH11Protocol(H11Protocol):
+        """uvicorn's h11 protocol, with connections registered so faults can drop them."""
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            dropper.register(transport)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            dropper.unregister(self.transport)
+            super().connection_lost(exc)
+
+    config = SandboxConfig(
+        db_path=db_path,
+        starting_balance_usdc=starting_balance_usdc,
+        faults=faults if faults is not None else FaultConfig.from_env(os.environ),
+    )
+    sandbox = Sandbox(config, connection_dropper=dropper)
+    sock = _bind(host, port)
+    bound_port = sock.getsockname()[1]
+    display_host = f"[{host}]" if ":" in host else host
+
+    class AnnouncingServer(uvicorn.Server):
+        """Prints the listening line once startup (lifespan and listen) is done."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if not self.should_exit:
+                print(
+                    f"drip-mcp sandbox listening on http://{display_host}:{bound_port}/v1 (db: {db_path})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    server = AnnouncingServer(
+        uvicorn.Config(
+            sandbox.app,
+            http=DroppableH11Protocol,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
+    )
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        sock.close()
+        sandbox.store.close()

@@ -1,0 +1,213 @@
+"""The MCP server: tools from the registry, scoped by key, with structured results.
+
+``build_server(settings, client)`` returns an `MCPServer` whose tool list and
+tool calls come from `drip_mcp.tools.TOOLS` only. Every call goes through
+`DripServer.call_tool`, which applies, in order:
+
+1. the operator's filters and the key's scope (refused before any request:
+   a public key never reaches a secret-only tool);
+2. input validation against the tool's pydantic model (errors name the field);
+3. the handler, whose `DripError`s become structured ``isError`` results
+   ``{code, message, status, retryable, hint, idempotency_key?}``.
+
+Anything unexpected is logged (without arguments) and reported as
+``INTERNAL_ERROR``; the model never sees a traceback or a key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import CallToolResult, TextContent
+from mcp_types import Tool as MCPTool
+from pydantic import ValidationError
+
+from drip_mcp._version import __version__
+from drip_mcp.client import DripClient
+from drip_mcp.errors import ConfigurationError, DripError, InvalidInputError, PublicKeyNotAllowedError
+from drip_mcp.keys import KeyType
+from drip_mcp.settings import Settings
+from drip_mcp.tools import TOOLS_BY_NAME, ToolSpec, select_tools
+from drip_mcp.tools.context import Services, ToolContext
+
+__all__ = ["DripServer", "build_server", "error_result", "open_client", "serve_stdio"]
+
+logger = logging.getLogger("drip_mcp.server")
+
+INSTRUCTIONS = """\
+Tools for the Drip usage-billing API. drip_track_usage meters work on the ledger (no money moves); \
+drip_charge bills a customer's balance (money moves: preview with dry_run first). Every write returns an \
+idempotency_key: to retry after an error or timeout, call again with that key so Drip records it once. \
+Metadata must carry operational context only (model, tool, status, latency), never PII, secrets or prompts. \
+Call drip_ping to see the key type/mode and enabled tools."""
+
+ClientResolver = Callable[[], DripClient]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def error_result(error: DripError) -> CallToolResult:
+    """An ``isError`` tool result carrying the structured error."""
+    payload = {"error": error.to_dict()}
+    return CallToolResult(
+        content=[TextContent(type="text", text=_dumps(payload))], structured_content=payload, is_error=True
+    )
+
+
+def _validation_error(tool: str, exc: ValidationError) -> InvalidInputError:
+    details = []
+    for err in exc.errors(include_url=False, include_input=False):
+        path = ".".join(str(p) for p in err["loc"]) or "(arguments)"
+        details.append({"path": path, "message": err["msg"]})
+    summary = "; ".join(f"{d['path']}: {d['message']}" for d in details[:5])
+    more = f" (+{len(details) - 5} more)" if len(details) > 5 else ""
+    return InvalidInputError(f"Invalid arguments for {tool}: {summary}{more}", details=details)
+
+
+class DripServer(MCPServer[Any]):
+    """An MCPServer whose tools are the drip-mcp registry, filtered per key and per operator."""
+
+    def __init__(self, settings: Settings, resolve_client: ClientResolver, services: Services) -> None:
+        super().__init__(
+            "drip-mcp",
+            title="Drip billing",
+            description="Meter and bill agent work with the Drip usage-billing API.",
+            instructions=INSTRUCTIONS,
+            version=__version__,
+            website_url="https://drippay.dev",
+            log_level="WARNING",
+        )
+        self.drip_settings = settings
+        self.services = services
+        self._resolve_client = resolve_client
+        unknown = sorted(set(settings.tools) | set(settings.exclude_tools) - set(TOOLS_BY_NAME))
+        unknown = [n for n in unknown if n not in TOOLS_BY_NAME]
+        if unknown:
+            raise ConfigurationError(f"unknown tool name(s): {', '.join(unknown)} (see `drip-mcp tools`)")
+        self._allowed: dict[KeyType, dict[str, ToolSpec[Any, Any]]] = {
+            kt: {t.name: t for t in self._select(kt)} for kt in KeyType
+        }
+        self._operator: dict[str, ToolSpec[Any, Any]] = self._allowed[KeyType.SECRET]
+        services.allowed_tools = lambda kt: list(self._allowed[kt])
+
+    def _select(self, key_type: KeyType) -> tuple[ToolSpec[Any, Any], ...]:
+        s = self.drip_settings
+        return select_tools(
+            key_type, toolsets=s.toolsets, tools=s.tools, exclude_tools=s.exclude_tools, read_only=s.read_only
+        )
+
+    async def list_tools(self) -> list[MCPTool]:
+        allowed = self._allowed[self._resolve_client().key_type]
+        return [spec.mcp_tool for spec in allowed.values()]
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult:
+        spec = self._operator.get(name)
+        if spec is None:
+            reason = "is disabled by the server's operator" if name in TOOLS_BY_NAME else "does not exist"
+            return error_result(
+                DripError(f"Tool {name!r} {reason}.", code="UNKNOWN_TOOL", hint="Call tools/list (or drip_ping).")
+            )
+        try:
+            client = self._resolve_client()
+            if name not in self._allowed[client.key_type]:
+                raise PublicKeyNotAllowedError(name)
+            try:
+                inp = spec.input_model.model_validate(arguments)
+            except ValidationError as exc:
+                raise _validation_error(name, exc) from None
+            ctx = ToolContext(client=client, settings=self.drip_settings, services=self.services, mcp=context)
+            output = await spec.handler(ctx, inp)
+        except DripError as exc:
+            logger.info("%s failed: %s (%s)", name, exc.code, exc.status)
+            return error_result(exc)
+        except Exception:
+            logger.exception("%s raised an unexpected error", name)
+            return error_result(
+                DripError(
+                    f"{name} failed unexpectedly inside drip-mcp.",
+                    code="INTERNAL_ERROR",
+                    hint="This is a drip-mcp bug; the details are in the server log.",
+                )
+            )
+        structured = output.model_dump(mode="json")
+        return CallToolResult(
+            content=[TextContent(type="text", text=_dumps(structured))], structured_content=structured
+        )
+
+
+def build_server(
+    settings: Settings,
+    client: DripClient | None = None,
+    *,
+    resolve_client: ClientResolver | None = None,
+    services: Services | None = None,
+) -> DripServer:
+    """The MCP server for `settings`, calling Drip through `client` (or a per-request resolver)."""
+    if resolve_client is None:
+        if client is None:
+            raise ValueError("build_server needs a client or a resolve_client")
+        fixed = client
+
+        def resolve_client() -> DripClient:
+            return fixed
+
+    return DripServer(settings, resolve_client, services or Services())
+
+
+@asynccontextmanager
+async def open_client(settings: Settings) -> AsyncIterator[DripClient]:
+    """The Drip client for `settings`: the real API, or the embedded sandbox (in-process, no socket)."""
+    async with AsyncExitStack() as stack:
+        if settings.sandbox:
+            from drip_mcp.paths import ensure_private_dir
+            from drip_mcp.sandbox import Sandbox, SandboxConfig
+
+            assert settings.sandbox_db is not None
+            ensure_private_dir(settings.sandbox_db.parent)
+            sandbox = await stack.enter_async_context(Sandbox(SandboxConfig(db_path=settings.sandbox_db)))
+            client = DripClient.from_settings(settings, transport=sandbox.transport())
+            client.base_url, client.root_url = "http://sandbox.local/v1", "http://sandbox.local"
+        else:
+            client = DripClient.from_settings(settings)
+        await stack.enter_async_context(client)
+        yield client
+
+
+def banner(settings: Settings, server: DripServer, transport: str) -> str:
+    """One line for stderr: what runs, which key, how to connect."""
+    key = settings.api_key
+    tools = server._allowed[key.type]
+    target = f"sandbox (db: {settings.sandbox_db})" if settings.sandbox else settings.base_url
+    parts = [
+        f"drip-mcp {__version__}: {transport} -> {target}",
+        f"key {key.masked} ({key.type.value}, {key.mode.value})",
+        f"{len(tools)} tools",
+    ]
+    if key.type is KeyType.PUBLIC and len(server._allowed[KeyType.SECRET]) > len(tools):
+        parts.append("webhook tools need DRIP_API_KEY=sk_...")
+    if key.is_live:
+        parts.append("LIVE key: drip_charge moves real money")
+    return "; ".join(parts)
+
+
+def serve_stdio(settings: Settings) -> None:
+    """Serve MCP over stdio until the client goes away."""
+    import anyio
+
+    async def main() -> None:
+        async with open_client(settings) as client:
+            server = build_server(settings, client)
+            print(banner(settings, server, "stdio"), file=sys.stderr, flush=True)
+            await server.run_stdio_async()
+
+    anyio.run(main)

@@ -1,0 +1,54 @@
+"""The tool registry: every tool drip-mcp serves, declared once, in catalogue order.
+
+`TOOLS` is the single source for the MCP tool list, the key-scope checks and
+``tools.json``. `select_tools` applies the key's scope and the operator's
+filters, which can only narrow what the key allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from drip_mcp.keys import KeyType
+from drip_mcp.settings import TOOLSETS
+from drip_mcp.tools import billing, customers, runs, status, usage, webhooks
+from drip_mcp.tools.base import ToolSpec
+
+__all__ = ["TOOLS", "TOOLS_BY_NAME", "ToolSpec", "select_tools"]
+
+TOOLS: tuple[ToolSpec[Any, Any], ...] = (
+    *usage.TOOLS,
+    *runs.TOOLS,
+    *billing.TOOLS,
+    *customers.TOOLS,
+    *webhooks.TOOLS,
+    *status.TOOLS,
+)
+TOOLS_BY_NAME: dict[str, ToolSpec[Any, Any]] = {t.name: t for t in TOOLS}
+
+if len(TOOLS_BY_NAME) != len(TOOLS):  # pragma: no cover - a registry bug, caught at import
+    raise RuntimeError("duplicate tool names in the registry")
+if unknown := {t.toolset for t in TOOLS} - set(TOOLSETS):  # pragma: no cover
+    raise RuntimeError(f"tools declare unknown toolsets: {unknown}")
+
+
+def select_tools(
+    key_type: KeyType,
+    *,
+    toolsets: Iterable[str] = TOOLSETS,
+    tools: Iterable[str] = (),
+    exclude_tools: Iterable[str] = (),
+    read_only: bool = False,
+) -> tuple[ToolSpec[Any, Any], ...]:
+    """The tools a key of `key_type` may see under the operator's filters, in catalogue order."""
+    sets, only, never = set(toolsets), set(tools), set(exclude_tools)
+    return tuple(
+        t
+        for t in TOOLS
+        if (t.scope is KeyType.PUBLIC or key_type is KeyType.SECRET)
+        and t.toolset in sets
+        and (not only or t.name in only)
+        and t.name not in never
+        and (t.read_only or not read_only)
+    )

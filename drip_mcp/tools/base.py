@@ -1,0 +1,192 @@
+"""What a tool is: `ToolSpec`, declared once as data, plus the shared input vocabulary.
+
+A `ToolSpec` carries everything the server, the scope checks and ``tools.json``
+need: name, title, a description written for a model, the pydantic input model
+(the only source of the input schema), the output model, the toolset, the key
+type it needs, explicit MCP annotations, and the handler. The server never
+learns about a tool any other way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from drip_mcp.keys import KeyType
+
+if TYPE_CHECKING:
+    from mcp_types import Tool as MCPTool
+    from mcp_types import ToolAnnotations
+
+    from drip_mcp.tools.context import ToolContext
+
+__all__ = [
+    "CustomerId",
+    "IdempotencyKey",
+    "Metadata",
+    "Meter",
+    "MutationResult",
+    "Quantity",
+    "ToolInput",
+    "ToolOutput",
+    "ToolSpec",
+]
+
+
+class ToolInput(BaseModel):
+    """Base for tool arguments: unknown fields are errors, NaN and infinities are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
+
+
+class ToolOutput(BaseModel):
+    """Base for tool results (snake_case, money as 6-decimal strings)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class MutationResult(ToolOutput):
+    """Fields every mutating tool returns, so an agent can retry safely."""
+
+    idempotency_key: str = Field(
+        description="The key this write was sent with. To retry it, call again with this idempotency_key."
+    )
+    is_duplicate: bool = Field(
+        default=False,
+        description="True when Drip had already seen this key and returned the original result.",
+    )
+    redacted_paths: list[str] = Field(
+        default_factory=list,
+        description="Metadata fields replaced by [REDACTED] before sending (PII or secrets).",
+    )
+
+
+def _finite_decimal(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return Decimal(repr(value))
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, str):
+        raise ValueError("must be a number, not a string")
+    return value
+
+
+MAX_QUANTITY = Decimal(10) ** 12
+
+Quantity = Annotated[
+    Decimal,
+    BeforeValidator(_finite_decimal),
+    Field(gt=0, le=MAX_QUANTITY, allow_inf_nan=False),
+    WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "maximum": int(MAX_QUANTITY)}),
+]
+"""A positive, finite quantity; exact (Decimal) from here on."""
+
+CustomerId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Drip customer id, as returned by drip_create_customer or drip_list_customers.",
+    ),
+]
+Meter = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Meter name: a pricing plan's unit type such as 'api_calls' or 'tokens' (see drip_list_meters).",
+    ),
+]
+Metadata = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description=(
+            "Operational context only (model, tool, status, latency, counts). Never PII, secrets, "
+            "prompts or outputs: such fields are redacted before sending."
+        )
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[\x21-\x7e]+$",
+        description=(
+            "Omit on the first attempt: a key is generated and returned. When retrying the same write "
+            "(after a timeout or error), pass the returned key so Drip records it once."
+        ),
+    ),
+]
+
+InT = TypeVar("InT", bound=ToolInput)
+OutT = TypeVar("OutT", bound=ToolOutput)
+
+Handler = Callable[["ToolContext", InT], Awaitable[OutT]]
+
+
+@dataclass(frozen=True, eq=False)
+class ToolSpec(Generic[InT, OutT]):
+    """One tool, declared once. Everything else (tools/list, scope, tools.json) derives from it."""
+
+    name: str
+    title: str
+    description: str
+    toolset: str
+    scope: KeyType
+    input_model: type[InT]
+    output_model: type[OutT]
+    handler: Handler[InT, OutT] = field(repr=False)
+    read_only: bool
+    destructive: bool
+    idempotent: bool
+    open_world: bool = True
+    # An append-only usage/run write that the outbox may queue when Drip is unreachable.
+    queueable: bool = False
+    # Whether this tool moves money (charges). Used by spend caps and the ledger.
+    moves_money: bool = False
+
+    @cached_property
+    def input_schema(self) -> dict[str, Any]:
+        return self.input_model.model_json_schema()
+
+    @cached_property
+    def output_schema(self) -> dict[str, Any]:
+        return self.output_model.model_json_schema(mode="serialization")
+
+    @cached_property
+    def annotations(self) -> ToolAnnotations:
+        from mcp_types import ToolAnnotations
+
+        return ToolAnnotations(
+            title=self.title,
+            read_only_hint=self.read_only,
+            destructive_hint=self.destructive,
+            idempotent_hint=self.idempotent,
+            open_world_hint=self.open_world,
+        )
+
+    @cached_property
+    def mcp_tool(self) -> MCPTool:
+        from mcp_types import Tool
+
+        return Tool(
+            name=self.name,
+            title=self.title,
+            description=self.description,
+            input_schema=self.input_schema,
+            output_schema=self.output_schema,
+            annotations=self.annotations,
+        )

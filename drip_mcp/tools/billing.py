@@ -1,0 +1,264 @@
+"""Toolset ``billing``: charges (money moves here), balances, charge history, checkout."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from drip_mcp.keys import KeyType
+from drip_mcp.models import Charge, Money
+from drip_mcp.tools.base import (
+    CustomerId,
+    IdempotencyKey,
+    Metadata,
+    Meter,
+    MutationResult,
+    Quantity,
+    ToolInput,
+    ToolOutput,
+    ToolSpec,
+)
+from drip_mcp.tools.context import ToolContext
+
+ChargeStatus = Literal["PENDING", "PENDING_SETTLEMENT", "CONFIRMED", "FAILED", "REFUNDED", "REFUND_PENDING"]
+
+
+class ChargeInput(ToolInput):
+    customer_id: CustomerId
+    meter: Meter
+    quantity: Quantity = Field(description="Billable quantity in the meter's unit. Must be > 0.")
+    metadata: Metadata = None
+    idempotency_key: IdempotencyKey = None
+    dry_run: bool = Field(
+        default=False,
+        description="Preview only: return the amount, the current balance and the balance after, charge nothing.",
+    )
+    confirm_token: Annotated[str | None, Field(max_length=512)] = Field(
+        default=None,
+        description="Only when a previous drip_charge returned status 'confirmation_required': pass its "
+        "confirm_token with identical arguments to go ahead.",
+    )
+
+
+class ChargeOutput(MutationResult):
+    status: Literal["charged", "preview", "confirmation_required"] = Field(
+        description="'charged': money moved. 'preview': dry run, nothing charged. 'confirmation_required': "
+        "nothing charged; ask the user, then call again with confirm_token."
+    )
+    customer_id: str
+    meter: str
+    quantity: Decimal
+    amount_usdc: Money | None = Field(default=None, description="What this charge costs (or cost).")
+    charge_id: str | None = None
+    charge_status: str | None = None
+    usage_event_id: str | None = None
+    balance_before_usdc: Money | None = None
+    balance_after_usdc: Money | None = None
+    confirm_token: str | None = None
+    confirm_expires_at: str | None = None
+
+
+async def charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
+    from drip_mcp.charging import run_charge
+
+    return await run_charge(ctx, inp)
+
+
+class CustomerRef(ToolInput):
+    customer_id: CustomerId
+
+
+class BalanceOutput(ToolOutput):
+    customer_id: str
+    balance_usdc: Money
+    pending_charges_usdc: Money
+    available_usdc: Money = Field(description="What can be charged now.")
+    last_synced_at: str | None = None
+
+
+async def get_balance(ctx: ToolContext, inp: CustomerRef) -> BalanceOutput:
+    b = await ctx.client.get_balance(inp.customer_id)
+    return BalanceOutput(
+        customer_id=b.customer_id,
+        balance_usdc=b.balance_usdc,
+        pending_charges_usdc=b.pending_charges_usdc,
+        available_usdc=b.available_usdc,
+        last_synced_at=b.last_synced_at,
+    )
+
+
+class ChargeRef(ToolInput):
+    charge_id: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class ChargeInfo(ToolOutput):
+    id: str
+    customer_id: str
+    amount_usdc: Money
+    status: str
+    usage_id: str | None = None
+    tx_hash: str | None = None
+    failure_reason: str | None = None
+    created_at: str
+
+
+def _charge_info(c: Charge) -> ChargeInfo:
+    return ChargeInfo(
+        id=c.id,
+        customer_id=c.customer_id,
+        amount_usdc=c.amount_usdc,
+        status=c.status,
+        usage_id=c.usage_id,
+        tx_hash=c.tx_hash,
+        failure_reason=c.failure_reason,
+        created_at=c.created_at,
+    )
+
+
+async def get_charge(ctx: ToolContext, inp: ChargeRef) -> ChargeInfo:
+    return _charge_info(await ctx.client.get_charge(inp.charge_id))
+
+
+class ListChargesInput(ToolInput):
+    customer_id: CustomerId | None = None
+    status: ChargeStatus | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0)
+
+
+class ListChargesOutput(ToolOutput):
+    charges: list[ChargeInfo]
+    count: int
+
+
+async def list_charges(ctx: ToolContext, inp: ListChargesInput) -> ListChargesOutput:
+    page = await ctx.client.list_charges(
+        customer_id=inp.customer_id, status=inp.status, limit=inp.limit, offset=inp.offset
+    )
+    return ListChargesOutput(charges=[_charge_info(c) for c in page.data], count=page.count)
+
+
+HttpUrl = Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s]+$")]
+
+
+class CheckoutInput(ToolInput):
+    amount_cents: int = Field(ge=500, le=1_000_000, description="Top-up amount in US cents (500 = $5.00).")
+    return_url: HttpUrl = Field(description="Where the payer is sent after paying.")
+    customer_id: CustomerId | None = None
+    external_customer_id: Annotated[str | None, Field(min_length=1, max_length=255)] = None
+    cancel_url: HttpUrl | None = None
+    metadata: Metadata = None
+    idempotency_key: IdempotencyKey = None
+
+
+class CheckoutOutput(MutationResult):
+    checkout_id: str
+    url: str = Field(description="Send the payer to this URL to top up the balance.")
+    expires_at: str | None = None
+    amount_usd: Decimal | None = None
+
+
+async def checkout(ctx: ToolContext, inp: CheckoutInput) -> CheckoutOutput:
+    from drip_mcp.errors import InvalidInputError
+
+    if inp.customer_id is None and inp.external_customer_id is None:
+        raise InvalidInputError("customer_id or external_customer_id is required", details=[{"path": "customer_id"}])
+    reply = await ctx.client.checkout(
+        amount_cents=inp.amount_cents,
+        return_url=inp.return_url,
+        customer_id=inp.customer_id,
+        external_customer_id=inp.external_customer_id,
+        cancel_url=inp.cancel_url,
+        metadata=ctx.clean_metadata(inp.metadata),
+        idempotency_key=inp.idempotency_key,
+    )
+    return CheckoutOutput(
+        checkout_id=reply.data.id,
+        url=reply.data.url,
+        expires_at=reply.data.expires_at,
+        amount_usd=reply.data.amount_usd,
+        idempotency_key=reply.idempotency_key,
+        redacted_paths=ctx.redacted,
+    )
+
+
+TOOLS: tuple[ToolSpec[Any, Any], ...] = (
+    ToolSpec(
+        name="drip_charge",
+        title="Charge a customer",
+        description=(
+            "Bill a customer for usage (POST /usage): computes quantity x the meter's unit price and deducts "
+            "it from the customer's balance. MONEY MOVES and cannot be undone here. Use dry_run: true to "
+            "preview the amount and balance first. Fails with PAYMENT_REQUIRED when the balance is short "
+            "(offer drip_checkout). To retry after a timeout or error, call again with the same "
+            "idempotency_key from the error or result: Drip then charges at most once. Never retry without it."
+        ),
+        toolset="billing",
+        scope=KeyType.PUBLIC,
+        input_model=ChargeInput,
+        output_model=ChargeOutput,
+        handler=charge,
+        read_only=False,
+        destructive=True,
+        idempotent=False,
+        moves_money=True,
+    ),
+    ToolSpec(
+        name="drip_get_balance",
+        title="Get balance",
+        description="Get a customer's USDC balance: total, pending charges and available now. Read-only.",
+        toolset="billing",
+        scope=KeyType.PUBLIC,
+        input_model=CustomerRef,
+        output_model=BalanceOutput,
+        handler=get_balance,
+        read_only=True,
+        destructive=False,
+        idempotent=True,
+    ),
+    ToolSpec(
+        name="drip_get_charge",
+        title="Get charge",
+        description="Get one charge by id: amount, status, usage event. Read-only.",
+        toolset="billing",
+        scope=KeyType.PUBLIC,
+        input_model=ChargeRef,
+        output_model=ChargeInfo,
+        handler=get_charge,
+        read_only=True,
+        destructive=False,
+        idempotent=True,
+    ),
+    ToolSpec(
+        name="drip_list_charges",
+        title="List charges",
+        description="List charges, newest first, optionally for one customer or status. Read-only.",
+        toolset="billing",
+        scope=KeyType.PUBLIC,
+        input_model=ListChargesInput,
+        output_model=ListChargesOutput,
+        handler=list_charges,
+        read_only=True,
+        destructive=False,
+        idempotent=True,
+    ),
+    ToolSpec(
+        name="drip_checkout",
+        title="Create a top-up checkout",
+        description=(
+            "Create a hosted checkout page where a customer (or the user) tops up a Drip balance with a card. "
+            "Returns a URL to open; nothing is paid until someone completes the page. Use it after a "
+            "PAYMENT_REQUIRED error. " + "Safe to retry with the same idempotency_key."
+        ),
+        toolset="billing",
+        scope=KeyType.PUBLIC,
+        input_model=CheckoutInput,
+        output_model=CheckoutOutput,
+        handler=checkout,
+        read_only=False,
+        destructive=False,
+        idempotent=False,
+    ),
+)

@@ -1,0 +1,146 @@
+"""Toolset ``customers``: create, get and list the customers being billed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from drip_mcp.errors import InvalidInputError
+from drip_mcp.keys import KeyType
+from drip_mcp.models import Customer
+from drip_mcp.tools.base import (
+    CustomerId,
+    IdempotencyKey,
+    Metadata,
+    MutationResult,
+    ToolInput,
+    ToolOutput,
+    ToolSpec,
+)
+from drip_mcp.tools.context import ToolContext
+
+
+class CustomerInfo(ToolOutput):
+    id: str = Field(description="Use as customer_id in other tools.")
+    external_customer_id: str | None = None
+    onchain_address: str | None = None
+    is_internal: bool = False
+    status: str | None = None
+    metadata: dict[str, Any] | None = None
+    created_at: str
+
+
+def _info(c: Customer) -> CustomerInfo:
+    return CustomerInfo(
+        id=c.id,
+        external_customer_id=c.external_customer_id,
+        onchain_address=c.onchain_address,
+        is_internal=c.is_internal,
+        status=c.status,
+        metadata=c.metadata,
+        created_at=c.created_at,
+    )
+
+
+class CreateCustomerInput(ToolInput):
+    external_customer_id: Annotated[
+        str | None,
+        Field(min_length=1, max_length=255, description="Your own id for the customer (e.g. user id)."),
+    ] = None
+    onchain_address: Annotated[
+        str | None, Field(pattern=r"^0x[a-fA-F0-9]{40}$", description="The customer's wallet address.")
+    ] = None
+    metadata: Metadata = None
+    idempotency_key: IdempotencyKey = None
+
+
+class CreateCustomerOutput(MutationResult):
+    customer: CustomerInfo
+
+
+async def create_customer(ctx: ToolContext, inp: CreateCustomerInput) -> CreateCustomerOutput:
+    if inp.external_customer_id is None and inp.onchain_address is None:
+        raise InvalidInputError(
+            "external_customer_id or onchain_address is required", details=[{"path": "external_customer_id"}]
+        )
+    reply = await ctx.client.create_customer(
+        external_customer_id=inp.external_customer_id,
+        onchain_address=inp.onchain_address,
+        metadata=ctx.clean_metadata(inp.metadata),
+        idempotency_key=inp.idempotency_key,
+    )
+    return CreateCustomerOutput(
+        customer=_info(reply.data), idempotency_key=reply.idempotency_key, redacted_paths=ctx.redacted
+    )
+
+
+class GetCustomerInput(ToolInput):
+    customer_id: CustomerId
+
+
+async def get_customer(ctx: ToolContext, inp: GetCustomerInput) -> CustomerInfo:
+    return _info(await ctx.client.get_customer(inp.customer_id))
+
+
+class ListCustomersInput(ToolInput):
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0)
+    status: Literal["ACTIVE", "LOW_BALANCE", "PAUSED"] | None = None
+
+
+class ListCustomersOutput(ToolOutput):
+    customers: list[CustomerInfo]
+    count: int
+
+
+async def list_customers(ctx: ToolContext, inp: ListCustomersInput) -> ListCustomersOutput:
+    page = await ctx.client.list_customers(limit=inp.limit, offset=inp.offset, status=inp.status)
+    return ListCustomersOutput(customers=[_info(c) for c in page.data], count=page.count)
+
+
+TOOLS: tuple[ToolSpec[Any, Any], ...] = (
+    ToolSpec(
+        name="drip_create_customer",
+        title="Create customer",
+        description=(
+            "Create a Drip customer to bill, identified by your external_customer_id and/or an on-chain "
+            "address. If it already exists, the error (CONFLICT) carries existing_id: use that id instead. "
+            "No money moves."
+        ),
+        toolset="customers",
+        scope=KeyType.PUBLIC,
+        input_model=CreateCustomerInput,
+        output_model=CreateCustomerOutput,
+        handler=create_customer,
+        read_only=False,
+        destructive=False,
+        idempotent=True,
+    ),
+    ToolSpec(
+        name="drip_get_customer",
+        title="Get customer",
+        description="Get one customer by Drip id. Read-only.",
+        toolset="customers",
+        scope=KeyType.PUBLIC,
+        input_model=GetCustomerInput,
+        output_model=CustomerInfo,
+        handler=get_customer,
+        read_only=True,
+        destructive=False,
+        idempotent=True,
+    ),
+    ToolSpec(
+        name="drip_list_customers",
+        title="List customers",
+        description="List customers, newest first (find a customer_id by external_customer_id). Read-only.",
+        toolset="customers",
+        scope=KeyType.PUBLIC,
+        input_model=ListCustomersInput,
+        output_model=ListCustomersOutput,
+        handler=list_customers,
+        read_only=True,
+        destructive=False,
+        idempotent=True,
+    ),
+)

@@ -1,0 +1,579 @@
+"""Toolset ``runs``: agent runs, their events and workflows (execution ledger, no billing)."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, ConfigDict, Field
+
+from drip_mcp.keys import KeyType
+from drip_mcp.models import EndRunResult, RunStatus
+from drip_mcp.tools.base import (
+    CustomerId,
+    IdempotencyKey,
+    Metadata,
+    MutationResult,
+    ToolInput,
+    ToolOutput,
+    ToolSpec,
+)
+from drip_mcp.tools.context import ToolContext
+
+TerminalStatus = Literal["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"]
+RunId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$", description="Run id.")]
+Slug = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9_-]+$")]
+WorkflowRef = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Workflow slug (e.g. 'research_agent'; created if unknown) or workflow id.",
+    ),
+]
+EventType = Annotated[str, Field(min_length=1, max_length=100, description="What happened, e.g. 'llm_call'.")]
+BATCH_LIMIT = 500
+
+
+def _alias(snake: str, camel: str) -> Any:
+    return Field(default=None, validation_alias=AliasChoices(snake, camel))
+
+
+class RunEvent(ToolInput):
+    """One event. Keys may be snake_case or camelCase; unknown keys are kept in metadata (after redaction)."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, populate_by_name=True)
+
+    event_type: EventType = Field(validation_alias=AliasChoices("event_type", "eventType"))
+    quantity: Annotated[Decimal | None, Field(ge=0, allow_inf_nan=False)] = None
+    units: Annotated[str | None, Field(max_length=50)] = None
+    description: Annotated[str | None, Field(max_length=500)] = None
+    cost_units: Annotated[Decimal | None, Field(ge=0, allow_inf_nan=False)] = _alias("cost_units", "costUnits")
+    metadata: Metadata = None
+    idempotency_key: Annotated[str | None, Field(min_length=1, max_length=128)] = _alias(
+        "idempotency_key", "idempotencyKey"
+    )
+    run_id: RunId | None = _alias("run_id", "runId")
+
+
+def wire_event(ctx: ToolContext, event: RunEvent, path: str) -> dict[str, Any]:
+    """camelCase for Drip; unknown keys folded into metadata, all through the metadata policy."""
+    extras = dict(event.model_extra or {})
+    metadata = {**extras, **(event.metadata or {})} if extras else event.metadata
+    fields = {
+        "eventType": event.event_type,
+        "quantity": event.quantity,
+        "units": event.units,
+        "description": event.description,
+        "costUnits": event.cost_units,
+        "metadata": ctx.clean_metadata(metadata, path=f"{path}.metadata"),
+        "idempotencyKey": event.idempotency_key,
+        "runId": event.run_id,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+# --- record a whole run ------------------------------------------------------------------------
+
+
+class RecordRunInput(ToolInput):
+    customer_id: CustomerId
+    workflow: WorkflowRef
+    events: list[RunEvent] = Field(default_factory=list, max_length=BATCH_LIMIT)
+    status: TerminalStatus = "COMPLETED"
+    error_message: Annotated[str | None, Field(max_length=2000)] = None
+    error_code: Annotated[str | None, Field(max_length=100)] = None
+    external_run_id: Annotated[
+        str | None, Field(max_length=255, description="Your own run id; a second run with it is refused.")
+    ] = None
+    correlation_id: Annotated[str | None, Field(max_length=255)] = None
+    metadata: Metadata = None
+    idempotency_key: IdempotencyKey = None
+
+
+class RecordRunOutput(MutationResult):
+    status: Literal["recorded", "queued"] = "recorded"
+    run_id: str | None = None
+    workflow_id: str | None = None
+    workflow_name: str | None = None
+    run_status: RunStatus | None = None
+    duration_ms: int | None = None
+    events_created: int = 0
+    events_duplicates: int = 0
+    summary: str | None = None
+
+
+async def record_run(ctx: ToolContext, inp: RecordRunInput) -> RecordRunOutput:
+    events = [wire_event(ctx, e, f"events[{i}]") for i, e in enumerate(inp.events)]
+    reply = await ctx.client.record_run(
+        customer_id=inp.customer_id,
+        workflow=inp.workflow,
+        events=events,
+        status=inp.status,
+        error_message=inp.error_message,
+        error_code=inp.error_code,
+        external_run_id=inp.external_run_id,
+        correlation_id=inp.correlation_id,
+        metadata=ctx.clean_metadata(inp.metadata),
+        idempotency_key=inp.idempotency_key,
+    )
+    r = reply.data
+    return RecordRunOutput(
+        run_id=r.run.id,
+        workflow_id=r.run.workflow_id,
+        workflow_name=r.run.workflow_name,
+        run_status=r.run.status,
+        duration_ms=r.run.duration_ms,
+        events_created=r.events.created,
+        events_duplicates=r.events.duplicates,
+        summary=r.summary,
+        idempotency_key=reply.idempotency_key,
+        is_duplicate=r.events.created == 0 and r.events.duplicates > 0,
+        redacted_paths=ctx.redacted,
+    )
+
+
+# --- step by step: start, events, end ----------------------------------------------------------
+
+
+class StartRunInput(ToolInput):
+    customer_id: CustomerId
+    workflow: WorkflowRef
+    external_run_id: Annotated[str | None, Field(max_length=255)] = None
+    correlation_id: Annotated[str | None, Field(max_length=255)] = None
+    metadata: Metadata = None
+    idempotency_key: IdempotencyKey = None
+
+
+class StartRunOutput(MutationResult):
+    run_id: str = Field(description="Pass to drip_emit_event and drip_end_run.")
+    workflow_id: str
+    workflow_name: str | None = None
+    run_status: RunStatus
+
+
+def _title(slug: str) -> str:
+    return " ".join(part.capitalize() for part in re.split(r"[_-]+", slug) if part) or slug
+
+
+async def resolve_workflow(ctx: ToolContext, ref: str) -> str:
+    """A workflow id for `ref` (id or slug); an unknown slug is created, as Drip's SDKs do."""
+    page = await ctx.client.list_workflows(limit=100)
+    for wf in page.data:
+        if ref in (wf.id, wf.slug):
+            return wf.id
+    slug = ref.lower()
+    reply = await ctx.client.create_workflow(name=_title(slug), slug=slug, product_surface="AGENT")
+    return reply.data.id
+
+
+async def start_run(ctx: ToolContext, inp: StartRunInput) -> StartRunOutput:
+    workflow_id = await resolve_workflow(ctx, inp.workflow)
+    reply = await ctx.client.start_run(
+        customer_id=inp.customer_id,
+        workflow_id=workflow_id,
+        external_run_id=inp.external_run_id,
+        correlation_id=inp.correlation_id,
+        metadata=ctx.clean_metadata(inp.metadata),
+        idempotency_key=inp.idempotency_key,
+    )
+    r = reply.data
+    return StartRunOutput(
+        run_id=r.id,
+        workflow_id=r.workflow_id,
+        workflow_name=r.workflow_name,
+        run_status=r.status,
+        idempotency_key=reply.idempotency_key,
+        redacted_paths=ctx.redacted,
+    )
+
+
+class EmitEventInput(ToolInput):
+    run_id: RunId
+    event_type: EventType
+    quantity: Annotated[Decimal | None, Field(ge=0, allow_inf_nan=False)] = None
+    units: Annotated[str | None, Field(max_length=50)] = None
+    description: Annotated[str | None, Field(max_length=500)] = None
+    cost_units: Annotated[Decimal | None, Field(ge=0, allow_inf_nan=False)] = None
+    metadata: Metadata = None
+    idempotency_key: IdempotencyKey = None
+
+
+class EmitEventOutput(MutationResult):
+    status: Literal["recorded", "queued"] = "recorded"
+    event_id: str | None = None
+    run_id: str
+    event_type: str
+
+
+async def emit_event(ctx: ToolContext, inp: EmitEventInput) -> EmitEventOutput:
+    reply = await ctx.client.emit_event(
+        run_id=inp.run_id,
+        event_type=inp.event_type,
+        quantity=inp.quantity,
+        units=inp.units,
+        description=inp.description,
+        cost_units=inp.cost_units,
+        metadata=ctx.clean_metadata(inp.metadata),
+        idempotency_key=inp.idempotency_key,
+    )
+    return EmitEventOutput(
+        event_id=reply.data.id,
+        run_id=reply.data.run_id,
+        event_type=reply.data.event_type,
+        idempotency_key=reply.idempotency_key,
+        is_duplicate=reply.data.is_duplicate,
+        redacted_paths=ctx.redacted,
+    )
+
+
+class EmitEventsBatchInput(ToolInput):
+    run_id: RunId | None = Field(default=None, description="Default run for events that name none.")
+    events: list[RunEvent] = Field(min_length=1, max_length=BATCH_LIMIT)
+    idempotency_key: IdempotencyKey = None
+
+
+class EmitEventsBatchOutput(MutationResult):
+    status: Literal["recorded", "queued"] = "recorded"
+    created: int = 0
+    duplicates: int = 0
+    event_ids: list[str] = Field(default_factory=list)
+
+
+async def emit_events_batch(ctx: ToolContext, inp: EmitEventsBatchInput) -> EmitEventsBatchOutput:
+    from drip_mcp.client import new_idempotency_key
+    from drip_mcp.errors import InvalidInputError
+
+    batch_key = inp.idempotency_key or new_idempotency_key("evtb")
+    events = []
+    for i, event in enumerate(inp.events):
+        wire = wire_event(ctx, event, f"events[{i}]")
+        wire.setdefault("runId", inp.run_id)
+        if wire["runId"] is None:
+            raise InvalidInputError(f"events[{i}].run_id is required (or pass run_id for the whole batch)")
+        # Per-event keys derive from the batch key, so a retried batch deduplicates event by event.
+        wire.setdefault("idempotencyKey", f"{batch_key}:{i}")
+        events.append(wire)
+    reply = await ctx.client.emit_events_batch(events=events, idempotency_key=batch_key)
+    r = reply.data
+    return EmitEventsBatchOutput(
+        created=r.created,
+        duplicates=r.duplicates,
+        event_ids=[e.id for e in r.events],
+        idempotency_key=reply.idempotency_key,
+        is_duplicate=r.created == 0 and r.duplicates > 0,
+        redacted_paths=ctx.redacted,
+    )
+
+
+class EndRunInput(ToolInput):
+    run_id: RunId
+    status: TerminalStatus
+    error_message: Annotated[str | None, Field(max_length=2000)] = None
+    error_code: Annotated[str | None, Field(max_length=100)] = None
+    metadata: Metadata = None
+    idempotency_key: IdempotencyKey = None
+
+
+class EndRunOutput(MutationResult):
+    status: Literal["recorded", "queued"] = "recorded"
+    run_id: str
+    run_status: RunStatus | None = None
+    ended_at: str | None = None
+    duration_ms: int | None = None
+    event_count: int = 0
+    total_cost_units: Decimal | None = None
+
+
+def _end_output(run_id: str, r: EndRunResult | None, key: str, ctx: ToolContext) -> EndRunOutput:
+    return EndRunOutput(
+        run_id=run_id,
+        run_status=r.status if r else None,
+        ended_at=r.ended_at if r else None,
+        duration_ms=r.duration_ms if r else None,
+        event_count=r.event_count if r else 0,
+        total_cost_units=r.total_cost_units if r else None,
+        idempotency_key=key,
+        status="recorded" if r else "queued",
+        redacted_paths=ctx.redacted,
+    )
+
+
+async def end_run(ctx: ToolContext, inp: EndRunInput) -> EndRunOutput:
+    reply = await ctx.client.end_run(
+        inp.run_id,
+        status=inp.status,
+        error_message=inp.error_message,
+        error_code=inp.error_code,
+        metadata=ctx.clean_metadata(inp.metadata),
+        idempotency_key=inp.idempotency_key,
+    )
+    return _end_output(inp.run_id, reply.data, reply.idempotency_key, ctx)
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+class RunRef(ToolInput):
+    run_id: RunId
+
+
+class RunOutput(ToolOutput):
+    run_id: str
+    customer_id: str
+    workflow_id: str
+    workflow_name: str | None = None
+    status: RunStatus
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_ms: int | None = None
+    error_message: str | None = None
+    event_count: int = 0
+    total_quantity: Decimal | None = None
+    total_cost_units: Decimal | None = None
+
+
+async def get_run(ctx: ToolContext, inp: RunRef) -> RunOutput:
+    r = await ctx.client.get_run(inp.run_id)
+    return RunOutput(
+        run_id=r.id,
+        customer_id=r.customer_id,
+        workflow_id=r.workflow_id,
+        workflow_name=r.workflow_name,
+        status=r.status,
+        started_at=r.started_at,
+        ended_at=r.ended_at,
+        duration_ms=r.duration_ms,
+        error_message=r.error_message,
+        event_count=r.totals.event_count,
+        total_quantity=r.totals.total_quantity,
+        total_cost_units=r.totals.total_cost_units,
+    )
+
+
+class TimelineInput(ToolInput):
+    run_id: RunId
+    limit: int = Field(default=100, ge=1, le=500)
+    cursor: Annotated[str | None, Field(max_length=500, description="next_cursor from the previous page.")] = None
+
+
+class TimelineEventOut(ToolOutput):
+    id: str
+    event_type: str
+    outcome: str | None = None
+    description: str | None = None
+    timestamp: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class TimelineOutput(ToolOutput):
+    run_id: str
+    workflow_name: str | None = None
+    status: RunStatus
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_ms: int | None = None
+    events: list[TimelineEventOut]
+    summary: dict[str, Any] = Field(default_factory=dict)
+    has_more: bool = False
+    next_cursor: str | None = None
+
+
+async def get_run_timeline(ctx: ToolContext, inp: TimelineInput) -> TimelineOutput:
+    t = await ctx.client.get_run_timeline(inp.run_id, limit=inp.limit, cursor=inp.cursor)
+    return TimelineOutput(
+        run_id=t.run_id,
+        workflow_name=t.workflow_name,
+        status=t.status,
+        started_at=t.started_at,
+        ended_at=t.ended_at,
+        duration_ms=t.duration_ms,
+        events=[
+            TimelineEventOut(
+                id=e.id,
+                event_type=e.event_type,
+                outcome=e.outcome,
+                description=e.description,
+                timestamp=e.timestamp,
+                metadata=e.metadata,
+            )
+            for e in t.events
+        ],
+        summary=t.summary,
+        has_more=t.has_more,
+        next_cursor=t.next_cursor,
+    )
+
+
+class CreateWorkflowInput(ToolInput):
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    slug: Slug
+    product_surface: Literal["API", "RPC", "WEBHOOK", "AGENT", "PIPELINE", "CUSTOM"] = "AGENT"
+    description: Annotated[str | None, Field(max_length=1000)] = None
+    idempotency_key: IdempotencyKey = None
+
+
+class WorkflowInfo(ToolOutput):
+    id: str
+    name: str
+    slug: str
+    product_surface: str | None = None
+    description: str | None = None
+    is_active: bool = True
+
+
+class CreateWorkflowOutput(MutationResult):
+    workflow: WorkflowInfo
+
+
+async def create_workflow(ctx: ToolContext, inp: CreateWorkflowInput) -> CreateWorkflowOutput:
+    reply = await ctx.client.create_workflow(
+        name=inp.name,
+        slug=inp.slug,
+        product_surface=inp.product_surface,
+        description=inp.description,
+        idempotency_key=inp.idempotency_key,
+    )
+    return CreateWorkflowOutput(
+        workflow=WorkflowInfo.model_validate(reply.data.model_dump()), idempotency_key=reply.idempotency_key
+    )
+
+
+class ListWorkflowsInput(ToolInput):
+    limit: int = Field(default=50, ge=1, le=100)
+
+
+class ListWorkflowsOutput(ToolOutput):
+    workflows: list[WorkflowInfo]
+    count: int
+
+
+async def list_workflows(ctx: ToolContext, inp: ListWorkflowsInput) -> ListWorkflowsOutput:
+    page = await ctx.client.list_workflows(limit=inp.limit)
+    return ListWorkflowsOutput(
+        workflows=[WorkflowInfo.model_validate(w.model_dump()) for w in page.data], count=page.count
+    )
+
+
+_RETRY = " Safe to retry with the same idempotency_key (returned in the result)."
+_LEDGER = " Execution ledger only: no money moves."
+
+
+def _spec(name: str, title: str, description: str, handler: Any, inp: Any, out: Any, **kw: Any) -> ToolSpec[Any, Any]:
+    return ToolSpec(
+        name=name,
+        title=title,
+        description=description,
+        toolset="runs",
+        scope=KeyType.PUBLIC,
+        input_model=inp,
+        output_model=out,
+        handler=handler,
+        **kw,
+    )
+
+
+_WRITE = {"read_only": False, "destructive": False, "idempotent": False}
+_READ = {"read_only": True, "destructive": False, "idempotent": True}
+
+TOOLS: tuple[ToolSpec[Any, Any], ...] = (
+    _spec(
+        "drip_record_run",
+        "Record a finished run",
+        "Record a whole agent run in one call: workflow (slug or id; unknown slugs are created), its events "
+        "and the final status. Use it when the run is already over; use drip_start_run / drip_emit_event / "
+        "drip_end_run to record as you go. Event keys may be snake_case or camelCase; extra keys go into the "
+        "event's metadata." + _LEDGER + _RETRY,
+        record_run,
+        RecordRunInput,
+        RecordRunOutput,
+        queueable=True,
+        **_WRITE,
+    ),
+    _spec(
+        "drip_start_run",
+        "Start a run",
+        "Start recording an agent run for a customer under a workflow (slug or id; unknown slugs are created). "
+        "Returns run_id for drip_emit_event and drip_end_run." + _LEDGER + _RETRY,
+        start_run,
+        StartRunInput,
+        StartRunOutput,
+        **_WRITE,
+    ),
+    _spec(
+        "drip_emit_event",
+        "Emit a run event",
+        "Record one event (an LLM call, a tool call, a step) in a running run." + _LEDGER + _RETRY,
+        emit_event,
+        EmitEventInput,
+        EmitEventOutput,
+        queueable=True,
+        **_WRITE,
+    ),
+    _spec(
+        "drip_emit_events_batch",
+        "Emit run events (batch)",
+        f"Record up to {BATCH_LIMIT} run events in one call. Event keys may be snake_case or camelCase; extra "
+        "keys go into metadata. Each event gets a key derived from the batch key, so a retried batch "
+        "records every event once." + _LEDGER + _RETRY,
+        emit_events_batch,
+        EmitEventsBatchInput,
+        EmitEventsBatchOutput,
+        queueable=True,
+        **_WRITE,
+    ),
+    _spec(
+        "drip_end_run",
+        "End a run",
+        "Finish a run with COMPLETED, FAILED, CANCELLED or TIMEOUT; Drip stamps the end time and totals. "
+        "Ending an already-ended run is an error and changes nothing." + _LEDGER + _RETRY,
+        end_run,
+        EndRunInput,
+        EndRunOutput,
+        queueable=True,
+        read_only=False,
+        destructive=False,
+        idempotent=True,
+    ),
+    _spec(
+        "drip_get_run",
+        "Get run",
+        "Get a run's status, duration and totals. Read-only.",
+        get_run,
+        RunRef,
+        RunOutput,
+        **_READ,
+    ),
+    _spec(
+        "drip_get_run_timeline",
+        "Get run timeline",
+        "Get a run's events in order with a summary; page with cursor/next_cursor. Read-only.",
+        get_run_timeline,
+        TimelineInput,
+        TimelineOutput,
+        **_READ,
+    ),
+    _spec(
+        "drip_create_workflow",
+        "Create workflow",
+        "Create a workflow (a kind of agent job that runs belong to). Usually unnecessary: run tools create "
+        "unknown slugs. Fails with CONFLICT if the slug exists." + _RETRY,
+        create_workflow,
+        CreateWorkflowInput,
+        CreateWorkflowOutput,
+        read_only=False,
+        destructive=False,
+        idempotent=True,
+    ),
+    _spec(
+        "drip_list_workflows",
+        "List workflows",
+        "List workflows with their slugs and ids. Read-only.",
+        list_workflows,
+        ListWorkflowsInput,
+        ListWorkflowsOutput,
+        **_READ,
+    ),
+)

@@ -1,0 +1,357 @@
+"""Toolset ``usage``: track usage (ledger only, no billing), meters and estimates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import anyio
+from pydantic import Field
+
+from drip_mcp.errors import DripError
+from drip_mcp.keys import KeyType
+from drip_mcp.models import CostEstimate, Money
+from drip_mcp.tools.base import (
+    CustomerId,
+    IdempotencyKey,
+    Metadata,
+    Meter,
+    MutationResult,
+    Quantity,
+    ToolInput,
+    ToolOutput,
+    ToolSpec,
+)
+from drip_mcp.tools.context import ToolContext
+
+Units = Annotated[str | None, Field(max_length=50, description="Unit label for display, e.g. 'tokens'.")]
+Description = Annotated[str | None, Field(max_length=500, description="Short human-readable note.")]
+
+BATCH_LIMIT = 500
+BATCH_CONCURRENCY = 16
+
+
+class TrackUsageInput(ToolInput):
+    customer_id: CustomerId
+    meter: Meter
+    quantity: Quantity = Field(description="How much was used, in the meter's unit. Must be > 0.")
+    units: Units = None
+    description: Description = None
+    metadata: Metadata = None
+    idempotency_key: IdempotencyKey = None
+
+
+class TrackUsageOutput(MutationResult):
+    status: Literal["recorded", "queued"] = Field(
+        description="'recorded': Drip has it. 'queued': Drip was unreachable; it is stored locally and will be "
+        "delivered once (do not retry)."
+    )
+    usage_event_id: str | None = Field(default=None, description="Drip's id for the usage event (None if queued).")
+    customer_id: str
+    meter: str
+    quantity: Decimal
+
+
+async def track_usage(ctx: ToolContext, inp: TrackUsageInput) -> TrackUsageOutput:
+    metadata = ctx.clean_metadata(inp.metadata)
+    reply = await ctx.client.track_usage(
+        customer_id=inp.customer_id,
+        meter=inp.meter,
+        quantity=inp.quantity,
+        units=inp.units,
+        description=inp.description,
+        metadata=metadata,
+        idempotency_key=inp.idempotency_key,
+    )
+    return TrackUsageOutput(
+        status="recorded",
+        usage_event_id=reply.data.usage_event_id,
+        customer_id=reply.data.customer_id,
+        meter=reply.data.usage_type,
+        quantity=reply.data.quantity,
+        idempotency_key=reply.idempotency_key,
+        is_duplicate=reply.data.is_duplicate,
+        redacted_paths=ctx.redacted,
+    )
+
+
+class UsageEventInput(ToolInput):
+    customer_id: CustomerId
+    meter: Meter
+    quantity: Quantity = Field(description="Must be > 0.")
+    units: Units = None
+    description: Description = None
+    metadata: Metadata = None
+    idempotency_key: IdempotencyKey = None
+
+
+class TrackUsageBatchInput(ToolInput):
+    events: list[UsageEventInput] = Field(
+        min_length=1, max_length=BATCH_LIMIT, description=f"1 to {BATCH_LIMIT} usage events."
+    )
+
+
+class BatchItemResult(ToolOutput):
+    index: int
+    status: Literal["recorded", "queued", "failed"]
+    idempotency_key: str | None = None
+    usage_event_id: str | None = None
+    is_duplicate: bool = False
+    error: dict[str, Any] | None = None
+
+
+class TrackUsageBatchOutput(ToolOutput):
+    recorded: int
+    queued: int
+    failed: int
+    duplicates: int
+    results: list[BatchItemResult]
+    redacted_paths: list[str] = Field(default_factory=list)
+
+
+async def track_usage_batch(ctx: ToolContext, inp: TrackUsageBatchInput) -> TrackUsageBatchOutput:
+    # Validate every event's metadata before sending anything: a batch is refused whole or sent whole.
+    cleaned = [ctx.clean_metadata(e.metadata, path=f"events[{i}].metadata") for i, e in enumerate(inp.events)]
+    total = len(inp.events)
+    results: list[BatchItemResult | None] = [None] * total
+    limiter = anyio.Semaphore(BATCH_CONCURRENCY)
+    done = 0
+
+    async def send(index: int) -> None:
+        nonlocal done
+        event = inp.events[index]
+        async with limiter:
+            try:
+                reply = await ctx.client.track_usage(
+                    customer_id=event.customer_id,
+                    meter=event.meter,
+                    quantity=event.quantity,
+                    units=event.units,
+                    description=event.description,
+                    metadata=cleaned[index],
+                    idempotency_key=event.idempotency_key,
+                )
+            except DripError as exc:
+                results[index] = BatchItemResult(
+                    index=index, status="failed", idempotency_key=exc.idempotency_key, error=exc.to_dict()
+                )
+            else:
+                results[index] = BatchItemResult(
+                    index=index,
+                    status="recorded",
+                    idempotency_key=reply.idempotency_key,
+                    usage_event_id=reply.data.usage_event_id,
+                    is_duplicate=reply.data.is_duplicate,
+                )
+        done += 1
+        await ctx.progress(done, total, f"{done}/{total} usage events sent")
+
+    async with anyio.create_task_group() as tg:
+        for index in range(total):
+            tg.start_soon(send, index)
+    final = [r for r in results if r is not None]
+    return TrackUsageBatchOutput(
+        recorded=sum(r.status == "recorded" for r in final),
+        queued=sum(r.status == "queued" for r in final),
+        failed=sum(r.status == "failed" for r in final),
+        duplicates=sum(r.is_duplicate for r in final),
+        results=final,
+        redacted_paths=ctx.redacted,
+    )
+
+
+class ListMetersInput(ToolInput):
+    pass
+
+
+class MeterInfo(ToolOutput):
+    meter: str = Field(description="Pass this as `meter` to drip_track_usage / drip_charge.")
+    name: str
+    unit_price_usd: Decimal
+    pricing_model: str | None = None
+    is_active: bool
+    plan_id: str
+
+
+class ListMetersOutput(ToolOutput):
+    meters: list[MeterInfo]
+    count: int
+
+
+async def list_meters(ctx: ToolContext, inp: ListMetersInput) -> ListMetersOutput:
+    page = await ctx.client.list_pricing_plans()
+    meters = [
+        MeterInfo(
+            meter=p.unit_type,
+            name=p.name,
+            unit_price_usd=p.unit_price_usd,
+            pricing_model=p.pricing_model,
+            is_active=p.is_active,
+            plan_id=p.id,
+        )
+        for p in page.data
+    ]
+    return ListMetersOutput(meters=meters, count=len(meters))
+
+
+class EstimateItem(ToolInput):
+    meter: Meter
+    quantity: Quantity = Field(description="Hypothetical quantity, > 0.")
+    unit_price_override: Annotated[Decimal | None, Field(ge=0, description="Price per unit to assume, USD.")] = None
+
+
+class EstimateCostInput(ToolInput):
+    items: list[EstimateItem] = Field(min_length=1, max_length=100, description="Meters and quantities to price.")
+
+
+class EstimateLine(ToolOutput):
+    meter: str
+    quantity: Decimal
+    unit_price: Decimal
+    estimated_cost_usdc: Money
+    has_pricing_plan: bool
+
+
+class EstimateOutput(ToolOutput):
+    lines: list[EstimateLine]
+    estimated_total_usdc: Money
+    currency: str = "USDC"
+    notes: list[str] = Field(default_factory=list)
+
+
+def _estimate_output(est: CostEstimate) -> EstimateOutput:
+    return EstimateOutput(
+        lines=[
+            EstimateLine(
+                meter=li.usage_type,
+                quantity=li.quantity,
+                unit_price=li.unit_price,
+                estimated_cost_usdc=li.estimated_cost_usdc,
+                has_pricing_plan=li.has_pricing_plan,
+            )
+            for li in est.line_items
+        ],
+        estimated_total_usdc=est.estimated_total_usdc,
+        currency=est.currency,
+        notes=est.notes,
+    )
+
+
+async def estimate_cost(ctx: ToolContext, inp: EstimateCostInput) -> EstimateOutput:
+    items = [
+        {"usage_type": i.meter, "quantity": i.quantity, "unit_price_override": i.unit_price_override} for i in inp.items
+    ]
+    return _estimate_output(await ctx.client.estimate_hypothetical(items=items))
+
+
+class EstimateFromUsageInput(ToolInput):
+    period_start: datetime = Field(description="Start of the period, ISO 8601 (e.g. 2026-11-01T00:00:00Z).")
+    period_end: datetime = Field(description="End of the period, ISO 8601.")
+    customer_id: CustomerId | None = None
+    meters: list[Meter] | None = Field(default=None, max_length=50, description="Only these meters.")
+
+
+async def estimate_from_usage(ctx: ToolContext, inp: EstimateFromUsageInput) -> EstimateOutput:
+    from drip_mcp.errors import InvalidInputError
+
+    if inp.period_end <= inp.period_start:
+        raise InvalidInputError("period_end must be after period_start", details=[{"path": "period_end"}])
+    est = await ctx.client.estimate_from_usage(
+        period_start=inp.period_start.isoformat(),
+        period_end=inp.period_end.isoformat(),
+        customer_id=inp.customer_id,
+        usage_types=inp.meters,
+    )
+    return _estimate_output(est)
+
+
+_RETRY = "Safe to retry with the same idempotency_key (returned in the result)."
+
+TOOLS: tuple[ToolSpec[Any, Any], ...] = (
+    ToolSpec(
+        name="drip_track_usage",
+        title="Track usage",
+        description=(
+            "Record usage for a customer on Drip's ledger (POST /usage/internal). Use it to meter work the agent "
+            "did (API calls, tokens, compute seconds) for visibility and later invoicing. Does NOT charge or move "
+            "money; use drip_charge to bill. " + _RETRY + " If Drip is unreachable the event is queued locally "
+            "(status 'queued') and delivered exactly once later: do not retry a queued event."
+        ),
+        toolset="usage",
+        scope=KeyType.PUBLIC,
+        input_model=TrackUsageInput,
+        output_model=TrackUsageOutput,
+        handler=track_usage,
+        read_only=False,
+        destructive=False,
+        idempotent=False,
+        queueable=True,
+    ),
+    ToolSpec(
+        name="drip_track_usage_batch",
+        title="Track usage (batch)",
+        description=(
+            f"Record up to {BATCH_LIMIT} usage events in one call, sent concurrently. Prefer it over many "
+            "drip_track_usage calls. Ledger only; no money moves. Each result has its own idempotency_key: to "
+            "retry failed items, resend only those with their keys. Reports progress when asked."
+        ),
+        toolset="usage",
+        scope=KeyType.PUBLIC,
+        input_model=TrackUsageBatchInput,
+        output_model=TrackUsageBatchOutput,
+        handler=track_usage_batch,
+        read_only=False,
+        destructive=False,
+        idempotent=False,
+        queueable=True,
+    ),
+    ToolSpec(
+        name="drip_list_meters",
+        title="List meters",
+        description=(
+            "List the meters (pricing plans) usage can be tracked and charged against, with unit prices. "
+            "Call it before drip_track_usage or drip_charge to pick a valid `meter`. Read-only."
+        ),
+        toolset="usage",
+        scope=KeyType.PUBLIC,
+        input_model=ListMetersInput,
+        output_model=ListMetersOutput,
+        handler=list_meters,
+        read_only=True,
+        destructive=False,
+        idempotent=True,
+    ),
+    ToolSpec(
+        name="drip_estimate_cost",
+        title="Estimate cost (hypothetical)",
+        description=(
+            "Price hypothetical usage (meters and quantities) with current pricing plans, without recording or "
+            "charging anything. Use it to answer 'what would N tokens cost?'. Read-only."
+        ),
+        toolset="usage",
+        scope=KeyType.PUBLIC,
+        input_model=EstimateCostInput,
+        output_model=EstimateOutput,
+        handler=estimate_cost,
+        read_only=True,
+        destructive=False,
+        idempotent=True,
+    ),
+    ToolSpec(
+        name="drip_estimate_from_usage",
+        title="Estimate cost from recorded usage",
+        description=(
+            "Price the usage already recorded in a period (optionally for one customer or some meters). "
+            "Nothing is charged. Read-only."
+        ),
+        toolset="usage",
+        scope=KeyType.PUBLIC,
+        input_model=EstimateFromUsageInput,
+        output_model=EstimateOutput,
+        handler=estimate_from_usage,
+        read_only=True,
+        destructive=False,
+        idempotent=True,
+    ),
+)

@@ -1,0 +1,267 @@
+"""Toolset ``webhooks`` (secret key only): manage webhook endpoints and their signing secrets.
+
+A ``whsec_`` secret is shown by Drip once, on create and on rotate. It must not
+land in the model's context by default: the tools write it to a file only the
+user can read (0600, in the state directory) and return it masked with the
+file's path. ``reveal_secret: true`` returns it in full, and says so.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from drip_mcp.keys import KeyType
+from drip_mcp.models import Webhook
+from drip_mcp.paths import ensure_private_dir
+from drip_mcp.tools.base import IdempotencyKey, MutationResult, ToolInput, ToolOutput, ToolSpec
+from drip_mcp.tools.context import ToolContext
+
+WebhookId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$")]
+RevealSecret = Annotated[
+    bool,
+    Field(
+        description="Return the full whsec_ secret in this result. The model (you) will then see it; by default "
+        "it is only written to a user-only file whose path is returned."
+    ),
+]
+
+
+def mask_secret(secret: str) -> str:
+    """``whsec_…a1b2``."""
+    return f"{secret[:6]}…{secret[-4:]}" if len(secret) > 14 else "…"
+
+
+def store_secret(directory: Path, webhook_id: str, secret: str) -> Path:
+    """Write the secret to ``<dir>/<webhook_id>.secret`` with mode 0600 (atomic replace)."""
+    ensure_private_dir(directory)
+    target = directory / f"{webhook_id}.secret"
+    tmp = directory / f".{webhook_id}.secret.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(secret + "\n")
+    os.chmod(tmp, 0o600)
+    tmp.replace(target)
+    return target
+
+
+class WebhookInfo(ToolOutput):
+    id: str
+    url: str
+    events: list[str]
+    description: str | None = None
+    is_active: bool = True
+    health_status: str | None = None
+    created_at: str | None = None
+
+
+def _info(w: Webhook) -> WebhookInfo:
+    return WebhookInfo.model_validate(w.model_dump())
+
+
+class SecretFields(MutationResult):
+    secret_masked: str = Field(description="The signing secret, masked.")
+    secret_file: str = Field(description="A file readable only by the user that holds the full secret.")
+    secret: str | None = Field(default=None, description="The full secret, only when reveal_secret was true.")
+
+
+def _secret_fields(ctx: ToolContext, webhook_id: str, secret: str, reveal: bool) -> dict[str, Any]:
+    path = store_secret(ctx.services.secrets_dir, webhook_id, secret)
+    return {
+        "secret_masked": mask_secret(secret),
+        "secret_file": str(path),
+        "secret": secret if reveal else None,
+    }
+
+
+class CreateWebhookInput(ToolInput):
+    url: Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s]+$")] = Field(
+        description="HTTPS endpoint that receives signed POSTs (http:// only for localhost)."
+    )
+    events: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        min_length=1, max_length=100, description="Event types, e.g. ['charge.succeeded'], or ['*'] for all."
+    )
+    description: Annotated[str | None, Field(max_length=500)] = None
+    reveal_secret: RevealSecret = False
+    idempotency_key: IdempotencyKey = None
+
+
+class CreateWebhookOutput(SecretFields):
+    webhook: WebhookInfo
+
+
+async def create_webhook(ctx: ToolContext, inp: CreateWebhookInput) -> CreateWebhookOutput:
+    reply, secret = await ctx.client.create_webhook_with_secret(
+        url=inp.url, events=inp.events, description=inp.description, idempotency_key=inp.idempotency_key
+    )
+    return CreateWebhookOutput(
+        webhook=_info(reply.data),
+        idempotency_key=reply.idempotency_key,
+        **_secret_fields(ctx, reply.data.id, secret.secret, inp.reveal_secret),
+    )
+
+
+class ListWebhooksInput(ToolInput):
+    pass
+
+
+class ListWebhooksOutput(ToolOutput):
+    webhooks: list[WebhookInfo]
+    count: int
+
+
+async def list_webhooks(ctx: ToolContext, inp: ListWebhooksInput) -> ListWebhooksOutput:
+    page = await ctx.client.list_webhooks()
+    return ListWebhooksOutput(webhooks=[_info(w) for w in page.data], count=page.count)
+
+
+class WebhookRef(ToolInput):
+    webhook_id: WebhookId
+
+
+async def get_webhook(ctx: ToolContext, inp: WebhookRef) -> WebhookInfo:
+    return _info(await ctx.client.get_webhook(inp.webhook_id))
+
+
+class DeleteWebhookOutput(ToolOutput):
+    deleted: bool
+    webhook_id: str
+
+
+async def delete_webhook(ctx: ToolContext, inp: WebhookRef) -> DeleteWebhookOutput:
+    await ctx.client.delete_webhook(inp.webhook_id)
+    (ctx.services.secrets_dir / f"{inp.webhook_id}.secret").unlink(missing_ok=True)
+    return DeleteWebhookOutput(deleted=True, webhook_id=inp.webhook_id)
+
+
+class TestWebhookInput(WebhookRef):
+    idempotency_key: IdempotencyKey = None
+
+
+class TestWebhookOutput(MutationResult):
+    delivery_status: str = Field(description="DELIVERED, FAILED or NOT_SENT.")
+    delivery_id: str | None = None
+    response_code: int | None = None
+    message: str | None = None
+
+
+async def test_webhook(ctx: ToolContext, inp: TestWebhookInput) -> TestWebhookOutput:
+    reply = await ctx.client.test_webhook(inp.webhook_id, idempotency_key=inp.idempotency_key)
+    r = reply.data
+    return TestWebhookOutput(
+        delivery_status=r.status,
+        delivery_id=r.delivery_id,
+        response_code=r.response_code,
+        message=r.message,
+        idempotency_key=reply.idempotency_key,
+    )
+
+
+class RotateSecretInput(WebhookRef):
+    reveal_secret: RevealSecret = False
+    idempotency_key: IdempotencyKey = None
+
+
+class RotateSecretOutput(SecretFields):
+    webhook_id: str
+
+
+async def rotate_webhook_secret(ctx: ToolContext, inp: RotateSecretInput) -> RotateSecretOutput:
+    reply = await ctx.client.rotate_webhook_secret(inp.webhook_id, idempotency_key=inp.idempotency_key)
+    return RotateSecretOutput(
+        webhook_id=inp.webhook_id,
+        idempotency_key=reply.idempotency_key,
+        **_secret_fields(ctx, inp.webhook_id, reply.data.secret, inp.reveal_secret),
+    )
+
+
+def _spec(name: str, title: str, description: str, handler: Any, inp: Any, out: Any, **kw: Any) -> ToolSpec[Any, Any]:
+    return ToolSpec(
+        name=name,
+        title=title,
+        description=description + " Needs a secret (sk_) key.",
+        toolset="webhooks",
+        scope=KeyType.SECRET,
+        input_model=inp,
+        output_model=out,
+        handler=handler,
+        **kw,
+    )
+
+
+_SIGNING_NOTE = (
+    " The new whsec_ signing secret is returned masked and saved to a user-only file (secret_file); set "
+    "reveal_secret: true only if the user needs it in this conversation."
+)
+
+TOOLS: tuple[ToolSpec[Any, Any], ...] = (
+    _spec(
+        "drip_create_webhook",
+        "Create webhook",
+        "Register an endpoint that Drip will POST signed events to (X-Drip-Signature)." + _SIGNING_NOTE,
+        create_webhook,
+        CreateWebhookInput,
+        CreateWebhookOutput,
+        read_only=False,
+        destructive=False,
+        idempotent=False,
+    ),
+    _spec(
+        "drip_list_webhooks",
+        "List webhooks",
+        "List webhook endpoints (secrets are never listed). Read-only.",
+        list_webhooks,
+        ListWebhooksInput,
+        ListWebhooksOutput,
+        read_only=True,
+        destructive=False,
+        idempotent=True,
+    ),
+    _spec(
+        "drip_get_webhook",
+        "Get webhook",
+        "Get one webhook endpoint by id. Read-only.",
+        get_webhook,
+        WebhookRef,
+        WebhookInfo,
+        read_only=True,
+        destructive=False,
+        idempotent=True,
+    ),
+    _spec(
+        "drip_delete_webhook",
+        "Delete webhook",
+        "Delete a webhook endpoint: Drip stops delivering to it. Cannot be undone.",
+        delete_webhook,
+        WebhookRef,
+        DeleteWebhookOutput,
+        read_only=False,
+        destructive=True,
+        idempotent=True,
+    ),
+    _spec(
+        "drip_test_webhook",
+        "Test webhook",
+        "Send a signed test event to a webhook endpoint now and report whether it was delivered.",
+        test_webhook,
+        TestWebhookInput,
+        TestWebhookOutput,
+        read_only=False,
+        destructive=False,
+        idempotent=False,
+    ),
+    _spec(
+        "drip_rotate_webhook_secret",
+        "Rotate webhook secret",
+        "Replace a webhook's signing secret; the old secret stops verifying immediately." + _SIGNING_NOTE,
+        rotate_webhook_secret,
+        RotateSecretInput,
+        RotateSecretOutput,
+        read_only=False,
+        destructive=True,
+        idempotent=False,
+    ),
+)
