@@ -40,6 +40,28 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
         help="PII/secret handling in metadata (default redact)",
     )
     parser.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
+    parser.add_argument("--outbox", type=Path, help="durable outbox SQLite file (env DRIP_MCP_OUTBOX)")
+    money = parser.add_argument_group("money safety")
+    money.add_argument("--max-charge-usdc", help="refuse any single charge above this (env DRIP_MAX_CHARGE_USDC)")
+    money.add_argument(
+        "--session-budget-usdc", help="refuse charges beyond this total per process (env DRIP_SESSION_BUDGET_USDC)"
+    )
+    money.add_argument("--max-quantity", help="refuse any usage write above this quantity (env DRIP_MAX_QUANTITY)")
+    money.add_argument("--confirm-charges", action="store_true", default=None, help="ask the user before every charge")
+    http = parser.add_argument_group("HTTP transports")
+    http.add_argument("--transport", choices=("stdio", "sse", "streamable-http"), default="stdio")
+    http.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    http.add_argument("--port", type=int, default=8000)
+    http.add_argument("--path", default="/mcp", help="streamable HTTP path (default /mcp)")
+    http.add_argument("--stateless", action="store_true", help="no sessions: any worker serves any request")
+    http.add_argument("--json-response", action="store_true", help="plain JSON responses instead of SSE streams")
+    http.add_argument("--allowed-host", action="append", default=[], help="extra allowed Host header (repeatable)")
+    http.add_argument("--allowed-origin", action="append", default=[], help="extra allowed Origin (repeatable)")
+    http.add_argument("--auth-token", help="bearer token clients must send (env DRIP_MCP_AUTH_TOKEN)")
+    http.add_argument(
+        "--per-request-key", action="store_true", help="each HTTP client authenticates with its own Drip key"
+    )
+    http.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (needs --stateless)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,11 +117,24 @@ def _run_serve(args: argparse.Namespace) -> int:
         exclude_tools=args.exclude_tools,
         read_only=args.read_only,
         metadata_policy=args.metadata_policy,
+        outbox=args.outbox,
+        max_charge_usdc=args.max_charge_usdc,
+        session_budget_usdc=args.session_budget_usdc,
+        max_quantity=args.max_quantity,
+        confirm_charges=args.confirm_charges,
+        require_key=not (args.per_request_key or args.sandbox),
     )
-    configure_logging(args.log_level, secrets=[settings.api_key.reveal()])
-    from drip_mcp.server import serve_stdio
+    masking = configure_logging(args.log_level, secrets=[settings.api_key.reveal()] if settings.api_key else [])
+    if args.transport == "stdio":
+        from drip_mcp.server import serve_stdio
 
-    serve_stdio(settings)
+        serve_stdio(settings)
+        return 0
+    from drip_mcp.transports import HttpOptions, serve_http
+
+    options = HttpOptions.from_args(args)
+    masking.add(options.auth_token or "")
+    serve_http(settings, options)
     return 0
 
 

@@ -38,6 +38,7 @@ from pydantic.alias_generators import to_camel
 from drip_mcp import models as m
 from drip_mcp._version import __version__
 from drip_mcp.errors import (
+    ConfigurationError,
     DripConnectionError,
     DripError,
     DripTimeoutError,
@@ -142,6 +143,8 @@ def _wire(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def _json_default(value: object) -> object:
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise InvalidInputError(f"{value} is not a finite number")
         as_int = int(value)
         if as_int == value:
             return as_int
@@ -224,6 +227,8 @@ class DripClient:
         transport: httpx2.AsyncBaseTransport | None = None,
         http: httpx2.AsyncClient | None = None,
     ) -> DripClient:
+        if settings.api_key is None:
+            raise ConfigurationError("DRIP_API_KEY is not set")
         return cls(
             settings.api_key,
             base_url=settings.base_url,
@@ -310,6 +315,7 @@ class DripClient:
                 data = _parse_body(response)
                 if response.status_code < 400:
                     return data, key
+                data = _mask_secret(data, self._key.reveal(), self._key.masked)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"), data)
                 if attempt >= self.retry.max_retries or not is_retryable_status(response.status_code):
                     raise error_from_response(
@@ -674,6 +680,17 @@ def _path_segment(value: str) -> str:
     """Path parameters are ids: refuse anything that could change the route."""
     if not value or any(c in value for c in "/?#%\\") or value in (".", ".."):
         raise InvalidInputError(f"{value!r} is not a valid id")
+    return value
+
+
+def _mask_secret(value: Any, secret: str, masked: str) -> Any:
+    """`value` with every occurrence of `secret` replaced (error bodies may echo the key)."""
+    if isinstance(value, str):
+        return value.replace(secret, masked) if secret in value else value
+    if isinstance(value, dict):
+        return {k: _mask_secret(v, secret, masked) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_secret(v, secret, masked) for v in value]
     return value
 
 

@@ -334,9 +334,20 @@ def error_from_response(
     message = envelope.get("message") or envelope.get("error")
     if not isinstance(message, str) or not message:
         message = f"Drip API returned HTTP {status}"
+    from drip_mcp.redaction import scrub_text
+
+    message = scrub_text(message)
     code = envelope.get("code") if isinstance(envelope.get("code"), str) else None
     raw_details = envelope.get("details")
-    details = [d for d in raw_details if isinstance(d, Mapping)] if isinstance(raw_details, list) else None
+    details = (
+        [
+            {k: scrub_text(v) if isinstance(v, str) else v for k, v in d.items()}
+            for d in raw_details
+            if isinstance(d, Mapping)
+        ]
+        if isinstance(raw_details, list)
+        else None
+    )
     if status == 403 and code == "PUBLIC_KEY_NOT_ALLOWED":
         return PermissionDeniedError(
             message,

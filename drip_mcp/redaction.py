@@ -198,80 +198,164 @@ class MetadataRejected(ValueError):
 
 # Kinds that become "first 8 + … + last 4" in scrub_text; everything else is [REDACTED].
 _PARTIAL_MASK_KINDS = frozenset({"drip_key"})
-# Kinds whose match is "<prefix><secret>": scrub_text keeps the prefix.
-_PREFIXED_KINDS = frozenset({"bearer_token", "basic_auth", "url_credentials", "secret_param", "secret_assignment"})
 
-# (kind, pattern).  Order is priority: earlier kinds win where matches overlap.
-# Prefixed kinds use the named groups p_<kind> (kept) and v_<kind> (the secret).
-# Every pattern is anchored by a literal or a look-behind so scanning stays linear.
-_PATTERNS: tuple[tuple[str, str], ...] = (
+# Cheap features of a string; a pattern only runs when the string has all the
+# features it needs (each feature is a necessary condition for the pattern to match).
+_F_BEGIN = 1 << 0  # "-----BEGIN "
+_F_EYJ = 1 << 1  # "eyJ"
+_F_URL = 1 << 2  # "://" and "@"
+_F_LIVETEST = 1 << 3  # "k_live_" or "k_test_"
+_F_WHSEC = 1 << 4  # "whsec_"
+_F_GH = 1 << 5  # "gh" and "_"
+_F_XOX = 1 << 6  # "xox"
+_F_SLACKHOOK = 1 << 7  # "hooks.slack.com"
+_F_SKDASH = 1 << 8  # "sk-"
+_F_AIZA = 1 << 9  # "AIza"
+_F_A20 = 1 << 10  # "A" and at least 20 characters
+_F_BEARER = 1 << 11  # "bearer", any case
+_F_BASIC = 1 << 12  # "basic", any case
+_F_EQ = 1 << 13  # "="
+_F_ASSIGN = 1 << 14  # "=" or ":", and pass/pwd/secret/key/token in any case
+_F_AT = 1 << 15  # "@"
+_F_IBAN = 1 << 16  # an upper-case ASCII letter and at least 15 characters
+_F_DASH = 1 << 17  # "-"
+_F_D3 = 1 << 18  # three digits in a row
+_F_PLUS = 1 << 19  # "+"
+_F_PAREN = 1 << 20  # "("
+
+# "Not preceded by an ASCII letter or digit", written *after* the first character
+# (a 2-wide look-behind) so the pattern starts with a literal or a class and the
+# regex engine can skip quickly to candidate positions.
+_NB = r"(?<![A-Za-z0-9][\s\S])"
+
+# (kind, pattern, needed features).  Order is priority: earlier kinds win where
+# matches overlap.  Patterns whose match is "<prefix><secret>" name the parts
+# (?P<p>...) (kept by scrub_text) and (?P<v>...) (masked).  Every pattern is
+# anchored by a literal or a look-behind, so scanning stays linear.
+_PATTERNS: tuple[tuple[str, str, int], ...] = (
     (
         "private_key",
         r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
         r"(?s:.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|.*)",
+        _F_BEGIN,
     ),
-    ("jwt", r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
+    ("jwt", r"e(?<![A-Za-z0-9_-]e)yJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", _F_EYJ),
     (
         "url_credentials",
-        r"(?P<p_url_credentials>[A-Za-z][A-Za-z0-9+.-]*://)(?P<v_url_credentials>[^\s/:@]+:[^\s/@]+)@",
+        r"(?P<p>[A-Za-z](?<![A-Za-z0-9+.-][A-Za-z])[A-Za-z0-9+.-]*://)(?P<v>[^\s/:@]+:[^\s/@]+)@",
+        _F_URL,
     ),
-    ("drip_key", r"(?<![A-Za-z0-9])[sp]k_(?:live|test)_[A-Za-z0-9][A-Za-z0-9_-]{5,}"),
-    ("stripe_key", r"(?<![A-Za-z0-9])rk_(?:live|test)_[A-Za-z0-9][A-Za-z0-9_-]{5,}"),
-    ("webhook_secret", r"(?<![A-Za-z0-9])whsec_[A-Za-z0-9+/=_-]{6,}"),
-    ("github_token", r"(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"),
-    ("slack_token", r"(?<![A-Za-z0-9])xox[abposre]-[A-Za-z0-9-]{10,}"),
-    ("slack_webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{8,}"),
-    ("anthropic_key", r"(?<![A-Za-z0-9])sk-ant-[A-Za-z0-9_-]{16,}"),
-    ("openai_key", r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_-]{20,}"),
-    ("google_api_key", r"(?<![A-Za-z0-9])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])"),
+    ("drip_key", r"[sp]" + _NB + r"k_(?:live|test)_[A-Za-z0-9][A-Za-z0-9_-]{5,}", _F_LIVETEST),
+    ("stripe_key", r"r" + _NB + r"k_(?:live|test)_[A-Za-z0-9][A-Za-z0-9_-]{5,}", _F_LIVETEST),
+    ("webhook_secret", r"w" + _NB + r"hsec_[A-Za-z0-9+/=_-]{6,}", _F_WHSEC),
+    ("github_token", r"g" + _NB + r"(?:h[pousr]_[A-Za-z0-9]{20,}|ithub_pat_[A-Za-z0-9_]{20,})", _F_GH),
+    ("slack_token", r"x" + _NB + r"ox[abposre]-[A-Za-z0-9-]{10,}", _F_XOX),
+    ("slack_webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{8,}", _F_SLACKHOOK),
+    ("anthropic_key", r"s" + _NB + r"k-ant-[A-Za-z0-9_-]{16,}", _F_SKDASH),
+    ("openai_key", r"s" + _NB + r"k-[A-Za-z0-9_-]{20,}", _F_SKDASH),
+    ("google_api_key", r"A" + _NB + r"Iza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])", _F_AIZA),
     (
         "aws_access_key",
-        r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA)[0-9A-Z]{16}(?![0-9A-Z])",
+        r"A(?<![A-Z0-9]A)(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|PKA|ROA)[0-9A-Z]{16}(?![0-9A-Z])",
+        _F_A20,
     ),
-    (
-        "bearer_token",
-        r"(?P<p_bearer_token>(?<![A-Za-z0-9])(?i:bearer)\s+)(?P<v_bearer_token>[A-Za-z0-9._~+/-]{8,}=*)",
-    ),
-    (
-        "basic_auth",
-        r"(?P<p_basic_auth>(?<![A-Za-z0-9])(?i:basic)\s+)(?P<v_basic_auth>[A-Za-z0-9+/]{8,}={0,2})",
-    ),
+    ("bearer_token", r"(?P<p>[Bb]" + _NB + r"(?i:earer)\s+)(?P<v>[A-Za-z0-9._~+/-]{8,}=*)", _F_BEARER),
+    ("basic_auth", r"(?P<p>[Bb]" + _NB + r"(?i:asic)\s+)(?P<v>[A-Za-z0-9+/]{8,}={0,2})", _F_BASIC),
     (
         "secret_param",
-        r"(?P<p_secret_param>[?&;](?i:api[_-]?key|access[_-]?token|auth[_-]?token|id[_-]?token|token|secret"
-        r"|client[_-]?secret|password|passwd|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token)=)"
-        r"(?P<v_secret_param>[^&\s#\"'<>]+)",
+        r"(?P<p>[?&;](?i:api[_-]?key|access[_-]?token|auth[_-]?token|id[_-]?token|token|secret"
+        r"|client[_-]?secret|password|passwd|sig|signature|x-amz-signature|x-amz-credential"
+        r"|x-amz-security-token)=)(?P<v>[^&\s#\"'<>]+)",
+        _F_EQ,
     ),
     (
         "secret_assignment",
-        r"(?P<p_secret_assignment>(?<![A-Za-z0-9])(?i:password|passwd|pwd|passphrase|secret|client[_-]?secret"
+        r"(?P<p>(?<![A-Za-z0-9])(?i:password|passwd|pwd|passphrase|secret|client[_-]?secret"
         r"|api[_-]?key|apikey|access[_-]?token|auth[_-]?token|refresh[_-]?token|private[_-]?key"
-        r"|secret[_-]?access[_-]?key)[\"']?\s*[:=]\s*[\"']?)(?P<v_secret_assignment>[^\s\"',;\[\]…]{4,})",
+        r"|secret[_-]?access[_-]?key)[\"']?\s*[:=]\s*[\"']?)(?P<v>[^\s\"',;\[\]…]{4,})",
+        _F_ASSIGN,
     ),
     (
         "email",
-        r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])",
+        r"(?<![A-Za-z0-9._%+'-])[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+        r"(?![A-Za-z0-9-])",
+        _F_AT,
     ),
     (
         "iban",
-        r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])",
+        r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])",
+        _F_IBAN,
     ),
-    ("ssn", r"(?<![0-9-])(?!000|666|9[0-9][0-9])[0-9]{3}-(?!00)[0-9]{2}-(?!0000)[0-9]{4}(?![0-9-])"),
-    ("card_number", r"(?<![0-9A-Za-z+-])[0-9](?:[ -]?[0-9]){12,18}(?![0-9A-Za-z-])"),
+    ("ssn", r"[0-9](?<![0-9-][0-9])[0-9]{2}-[0-9]{2}-[0-9]{4}(?![0-9-])", _F_DASH | _F_D3),
+    ("card_number", r"[0-9](?<![0-9A-Za-z+-][0-9])[0-9]{3}(?:[ -]?[0-9]){9,15}(?![0-9A-Za-z-])", _F_D3),
     (
-        "phone",
-        r"(?<![\w+])\+[1-9][0-9]{7,14}(?![0-9])"  # E.164
-        r"|(?<![\w+])\+[1-9][0-9]{0,3}(?:[ .-]?\([0-9]{1,4}\)[ .-]?[0-9]{1,10})?"  # +44 (0)20 ...
-        r"(?:[ .-][0-9]{1,10}){1,6}(?![0-9])"
-        r"|(?<![\w+.-])(?:\([0-9]{3}\) ?|[0-9]{3}[-. ])[0-9]{3}[-. ][0-9]{4}(?![\w-])"  # US
-        r"|(?<![\w+.-])0[1-9][0-9]{1,3}[ -][0-9]{3,4}(?:[ -]?[0-9]{3,4})?(?![\w-])",  # UK national
+        "phone",  # international: E.164 or +CC with separators, e.g. "+44 (0)20 7946 0958"
+        r"\+(?<![\w+]\+)[1-9](?:[0-9]{7,14}(?![0-9])"
+        r"|[0-9]{0,3}(?:[ .-]?\([0-9]{1,4}\)[ .-]?[0-9]{1,10})?(?:[ .-][0-9]{1,10}){1,6}(?![0-9]))",
+        _F_PLUS,
     ),
+    ("phone", r"\((?<![\w+.-]\()[0-9]{3}\) ?[0-9]{3}[-. ][0-9]{4}(?![\w-])", _F_PAREN | _F_D3),  # (415) 555-2671
+    ("phone", r"[0-9](?<![\w+.-][0-9])[0-9]{2}[-. ][0-9]{3}[-. ][0-9]{4}(?![\w-])", _F_D3),  # 415-555-2671
+    ("phone", r"0(?<![\w+.-]0)[1-9][0-9]{1,3}[ -][0-9]{3,4}(?:[ -]?[0-9]{3,4})?(?![\w-])", _F_D3),  # UK
 )
 
 
+def _features(s: str) -> int:
+    f = 0
+    if "-" in s:
+        f |= _F_DASH
+        if "-----BEGIN " in s:
+            f |= _F_BEGIN
+        if "sk-" in s:
+            f |= _F_SKDASH
+    if "_" in s:
+        if "k_live_" in s or "k_test_" in s:
+            f |= _F_LIVETEST
+        if "whsec_" in s:
+            f |= _F_WHSEC
+        if "gh" in s or "github_pat_" in s:
+            f |= _F_GH
+    if "@" in s:
+        f |= _F_AT
+        if "://" in s:
+            f |= _F_URL
+    if "eyJ" in s:
+        f |= _F_EYJ
+    if "xox" in s:
+        f |= _F_XOX
+    if "hooks.slack.com" in s:
+        f |= _F_SLACKHOOK
+    if "+" in s:
+        f |= _F_PLUS
+    if "(" in s:
+        f |= _F_PAREN
+    if "=" in s:
+        f |= _F_EQ
+    n = len(s)
+    if n >= 15 and not s.islower():
+        if "A" in s:
+            if "AIza" in s:
+                f |= _F_AIZA
+            if n >= 20:
+                f |= _F_A20
+        if _rx().upper.search(s) is not None:
+            f |= _F_IBAN
+    low = s.lower()
+    if "bearer" in low:
+        f |= _F_BEARER
+    if "basic" in low:
+        f |= _F_BASIC
+    if ("=" in s or ":" in s) and ("pass" in low or "pwd" in low or "secret" in low or "key" in low or "token" in low):
+        f |= _F_ASSIGN
+    if _rx().digits3.search(s) is not None:
+        f |= _F_D3
+    return f
+
+
 class _Rx(NamedTuple):
-    combined: re.Pattern[str]
     kinds: tuple[re.Pattern[str], ...]
+    digits3: re.Pattern[str]
+    upper: re.Pattern[str]
     words: re.Pattern[str]
     camel1: re.Pattern[str]
     camel2: re.Pattern[str]
@@ -281,17 +365,27 @@ class _Rx(NamedTuple):
 
 @functools.cache
 def _rx() -> _Rx:
-    """Compile every pattern once, on first use."""
-    combined = "|".join(f"(?P<k_{kind}>{pattern})" for kind, pattern in _PATTERNS)
+    """Compile every pattern once, on first use (so importing the module stays cheap)."""
     return _Rx(
-        combined=re.compile(combined),
-        kinds=tuple(re.compile(p) for _, p in _PATTERNS),
+        kinds=tuple(re.compile(p, re.ASCII) for _, p, _ in _PATTERNS),
+        digits3=re.compile(r"[0-9]{3}"),
+        upper=re.compile(r"[A-Z]"),
         words=re.compile(r"[a-z]+|[0-9]+"),
         camel1=re.compile(r"([A-Z]+)([A-Z][a-z])"),
         camel2=re.compile(r"([a-z0-9])([A-Z])"),
         numeric=re.compile(r"\s*[+-]?[0-9][0-9,_]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\s*(?:[A-Za-zµ%/]{1,8})?\s*"),
         plain_key=re.compile(r"[A-Za-z0-9_-]+"),
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _combined(indices: tuple[int, ...]) -> re.Pattern[str]:
+    """One alternation of the given patterns (in priority order), for scrub_text."""
+    parts = []
+    for i in indices:
+        pattern = _PATTERNS[i][1].replace("(?P<p>", f"(?P<p{i}>").replace("(?P<v>", f"(?P<v{i}>")
+        parts.append(f"(?P<k{i}>{pattern})")
+    return re.compile("|".join(parts), re.ASCII)
 
 
 # --------------------------------------------------------------------------- validators
@@ -354,6 +448,11 @@ def _valid_phone(text: str) -> bool:
     return 8 <= sum(ch.isdigit() for ch in text) <= 16
 
 
+def _valid_ssn(text: str) -> bool:
+    area, group, serial = text.split("-")
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
 def _has_digit(text: str) -> bool:
     return any(ch.isdigit() for ch in text)
 
@@ -379,12 +478,12 @@ _VALIDATORS: dict[str, Callable[[str], bool]] = {
     "card_number": _valid_card,
     "iban": _valid_iban,
     "phone": _valid_phone,
+    "ssn": _valid_ssn,
     "openai_key": _valid_openai,
     "bearer_token": _valid_bearer,
     "basic_auth": _valid_basic,
 }
 
-_KIND_INDEX = {kind: i for i, (kind, _) in enumerate(_PATTERNS)}
 # Shorter strings cannot hold anything we detect ("a@b.co" is the shortest).
 _MIN_SENSITIVE_LEN = 6
 
@@ -399,40 +498,34 @@ def looks_sensitive(value: str) -> str | None:
     ``"card_number"``, ``"drip_key"``, ``"jwt"``), or None if it looks benign."""
     if len(value) < _MIN_SENSITIVE_LEN:
         return None
-    rx = _rx()
-    for m in rx.combined.finditer(value):
-        kind = m.lastgroup
-        assert kind is not None
-        kind = kind[2:]
-        if _check(kind, m.group()):
-            return kind
-        # The failed candidate consumed its text; a lower-priority kind may still match there.
-        start, end = m.span()
-        for other in range(_KIND_INDEX[kind] + 1, len(_PATTERNS)):
-            other_kind = _PATTERNS[other][0]
-            m2 = rx.kinds[other].search(value, start)
-            if m2 is not None and m2.start() < end and _check(other_kind, m2.group()):
-                return other_kind
+    features = _features(value)
+    if not features:
+        return None
+    kinds = _rx().kinds
+    for i, (kind, _, needs) in enumerate(_PATTERNS):
+        if features & needs == needs:
+            for m in kinds[i].finditer(value):
+                if _check(kind, m.group()):
+                    return kind
     return None
 
 
-def _mask(kind: str, m: re.Match[str]) -> str:
+def _scrub_sub(m: re.Match[str]) -> str:
+    name = m.lastgroup
+    assert name is not None
+    i = int(name[1:])
+    kind = _PATTERNS[i][0]
     text = m.group()
     if not _check(kind, text):
         return text
     if kind in _PARTIAL_MASK_KINDS:
         return f"{text[:8]}…{text[-4:]}" if len(text) > 12 else REDACTED
-    if kind in _PREFIXED_KINDS:
-        secret = m.group(f"v_{kind}")
-        inner = scrub_text(secret)  # keep a nicer mask if the secret is itself a known key
-        return m.group(f"p_{kind}") + (inner if inner != secret else REDACTED) + text[m.end(f"v_{kind}") - m.start() :]
-    return REDACTED
-
-
-def _scrub_sub(m: re.Match[str]) -> str:
-    kind = m.lastgroup
-    assert kind is not None
-    return _mask(kind[2:], m)
+    if f"v{i}" not in m.re.groupindex:
+        return REDACTED
+    secret = m.group(f"v{i}")
+    inner = scrub_text(secret)  # keep the nicer mask if the secret is itself a Drip key
+    start = m.start()
+    return text[: m.start(f"v{i}") - start] + (inner if inner != secret else REDACTED) + text[m.end(f"v{i}") - start :]
 
 
 def scrub_text(text: str) -> str:
@@ -444,7 +537,13 @@ def scrub_text(text: str) -> str:
     """
     if len(text) < _MIN_SENSITIVE_LEN:
         return text
-    return _rx().combined.sub(_scrub_sub, text)
+    features = _features(text)
+    if not features:
+        return text
+    indices = tuple(i for i, (_, _, needs) in enumerate(_PATTERNS) if features & needs == needs)
+    if not indices:
+        return text
+    return _combined(indices).sub(_scrub_sub, text)
 
 
 # --------------------------------------------------------------------------- key names

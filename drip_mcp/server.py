@@ -186,6 +186,8 @@ async def open_client(settings: Settings) -> AsyncIterator[DripClient]:
 def banner(settings: Settings, server: DripServer, transport: str) -> str:
     """One line for stderr: what runs, which key, how to connect."""
     key = settings.api_key
+    if key is None:
+        return f"drip-mcp {__version__}: {transport} -> {settings.base_url}; per-request keys"
     tools = server._allowed[key.type]
     target = f"sandbox (db: {settings.sandbox_db})" if settings.sandbox else settings.base_url
     parts = [

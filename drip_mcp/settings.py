@@ -22,6 +22,11 @@ missing.
 | read_only        | --read-only          | DRIP_READ_ONLY           | false                         |
 | metadata_policy  | --metadata-policy    | DRIP_METADATA_POLICY     | redact                        |
 | sandbox_db       | --sandbox-db         | DRIP_SANDBOX_DB          | <state dir>/sandbox.db        |
+| outbox           | --outbox             | DRIP_MCP_OUTBOX          | <state dir>/outbox.db         |
+| max_charge_usdc  | --max-charge-usdc    | DRIP_MAX_CHARGE_USDC     | no cap                        |
+| session_budget_usdc | --session-budget-usdc | DRIP_SESSION_BUDGET_USDC | no cap                    |
+| max_quantity     | --max-quantity       | DRIP_MAX_QUANTITY        | no cap                        |
+| confirm_charges  | --confirm-charges    | DRIP_CONFIRM_CHARGES     | false                         |
 
 The API key is deliberately not a flag: command lines are visible to every
 user of the machine (``ps``).
@@ -32,6 +37,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from drip_mcp.errors import ConfigurationError
@@ -91,11 +97,24 @@ def _parse_number(name: str, raw: str | float, *, minimum: float, integer: bool 
     return value
 
 
+def _parse_amount(name: str, explicit: str | Decimal | None, raw: str | None) -> Decimal | None:
+    value = explicit if explicit is not None else raw
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ConfigurationError(f"{name} must be a decimal number (got {value!r})") from None
+    if not amount.is_finite() or amount < 0:
+        raise ConfigurationError(f"{name} must be a finite number >= 0 (got {value!r})")
+    return amount
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved configuration. ``repr()`` shows the key masked."""
 
-    api_key: ApiKey
+    api_key: ApiKey | None
     base_url: str = DEFAULT_BASE_URL
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
@@ -106,6 +125,11 @@ class Settings:
     exclude_tools: tuple[str, ...] = ()
     read_only: bool = False
     metadata_policy: str = "redact"
+    outbox: Path | None = None
+    max_charge_usdc: Decimal | None = None
+    session_budget_usdc: Decimal | None = None
+    max_quantity: Decimal | None = None
+    confirm_charges: bool = False
 
     @classmethod
     def load(
@@ -117,16 +141,24 @@ class Settings:
         timeout: float | None = None,
         max_retries: int | None = None,
         sandbox: bool = False,
+        require_key: bool = True,
         sandbox_db: str | Path | None = None,
         toolsets: str | Sequence[str] | None = None,
         tools: str | Sequence[str] | None = None,
         exclude_tools: str | Sequence[str] | None = None,
         read_only: bool | None = None,
         metadata_policy: str | None = None,
+        outbox: str | Path | None = None,
+        max_charge_usdc: str | Decimal | None = None,
+        session_budget_usdc: str | Decimal | None = None,
+        max_quantity: str | Decimal | None = None,
+        confirm_charges: bool | None = None,
     ) -> Settings:
         """Resolve settings: explicit arguments, then `environ` (default ``os.environ``), then defaults.
 
-        Raises `ConfigurationError` with a one-line message on anything malformed.
+        Raises `ConfigurationError` with a one-line message on anything malformed. With
+        ``require_key=False`` (hosted mode, where every HTTP client brings its own key) a missing
+        key leaves `api_key` as None.
         """
         env = os.environ if environ is None else environ
 
@@ -164,6 +196,7 @@ class Settings:
             raise ConfigurationError(f"metadata policy must be 'redact' or 'strict' (got {policy!r})")
 
         db = sandbox_db if sandbox_db is not None else env.get("DRIP_SANDBOX_DB")
+        outbox_path = outbox if outbox is not None else env.get("DRIP_MCP_OUTBOX")
         return cls(
             api_key=key,
             base_url=normalize_base_url(url),
@@ -180,4 +213,13 @@ class Settings:
             if read_only is not None
             else _parse_bool("DRIP_READ_ONLY", env.get("DRIP_READ_ONLY", "")),
             metadata_policy=policy,
+            outbox=Path(outbox_path).expanduser() if outbox_path else state_dir(env) / "outbox.db",
+            max_charge_usdc=_parse_amount("max charge", max_charge_usdc, env.get("DRIP_MAX_CHARGE_USDC")),
+            session_budget_usdc=_parse_amount(
+                "session budget", session_budget_usdc, env.get("DRIP_SESSION_BUDGET_USDC")
+            ),
+            max_quantity=_parse_amount("max quantity", max_quantity, env.get("DRIP_MAX_QUANTITY")),
+            confirm_charges=confirm_charges
+            if confirm_charges is not None
+            else _parse_bool("DRIP_CONFIRM_CHARGES", env.get("DRIP_CONFIRM_CHARGES", "")),
         )

@@ -55,9 +55,7 @@ def test_missing_key_hints_at_sandbox(capsys: pytest.CaptureFixture[str]) -> Non
     assert "Traceback" not in captured.err
 
 
-def test_other_config_errors_are_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_other_config_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DRIP_API_KEY", "sk_test_Zq81xWm4Kd7Lp2Vn9f3a")
     assert main(["--toolsets", "usage,bogus"]) == 2
     assert main(["--timeout", "0"]) == 2

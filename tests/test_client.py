@@ -427,9 +427,7 @@ async def test_testing_mode_sleeps_zero(sleeper: SleepRecorder) -> None:
         (422, UnprocessableEntityError),
     ],
 )
-async def test_client_errors_are_not_retried(
-    status: int, cls: type[APIStatusError], sleeper: SleepRecorder
-) -> None:
+async def test_client_errors_are_not_retried(status: int, cls: type[APIStatusError], sleeper: SleepRecorder) -> None:
     handler = Recorder(
         (status, {"message": f"nope {status}"}, {"Retry-After": "1", "X-Request-Id": "req_42"}),
         (200, TRACK_RESULT),
@@ -450,9 +448,7 @@ async def test_client_errors_are_not_retried(
 
 @pytest.mark.anyio
 async def test_exhausted_retries_raise_the_last_server_error(sleeper: SleepRecorder) -> None:
-    handler = Recorder(
-        (500, {"message": "fail 1"}), (502, {"message": "fail 2"}), (503, {"message": "fail 3"})
-    )
+    handler = Recorder((500, {"message": "fail 1"}), (502, {"message": "fail 2"}), (503, {"message": "fail 3"}))
     async with make_client(handler, sleeper, max_retries=2) as client:
         with pytest.raises(InternalServerError) as info:
             await client.track_usage(customer_id="cus_1", meter="tokens", quantity=Decimal("1"))
@@ -519,9 +515,7 @@ async def test_transport_errors_are_retried_then_translated(
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("exc_type", [httpx2.ConnectError, httpx2.ReadTimeout])
-async def test_transport_error_then_success_returns_result(
-    exc_type: type[Exception], sleeper: SleepRecorder
-) -> None:
+async def test_transport_error_then_success_returns_result(exc_type: type[Exception], sleeper: SleepRecorder) -> None:
     handler = Recorder(exc_type, (200, CHARGE_RESULT))
     async with make_client(handler, sleeper) as client:
         reply = await client.charge(customer_id="cus_1", meter="tokens", quantity=Decimal("1"))
@@ -539,9 +533,10 @@ async def test_transport_error_then_success_returns_result(
 @pytest.mark.parametrize(
     ("quantity", "wire"),
     [
-        (Decimal("0.5"), b'"quantity":0.5'),
-        (Decimal("3"), b'"quantity":3'),
-        (Decimal("3.000"), b'"quantity":3'),
+        (Decimal("0.5"), b'"quantity":0.5,'),
+        (Decimal("3"), b'"quantity":3,'),
+        (Decimal("3.000"), b'"quantity":3,'),
+        (Decimal("0.10"), b'"quantity":0.1,'),
     ],
 )
 async def test_decimal_quantities_serialize_as_json_numbers(
@@ -554,8 +549,8 @@ async def test_decimal_quantities_serialize_as_json_numbers(
     raw = handler.requests[0].content
     assert wire in raw
     body = json.loads(raw)
-    assert body["quantity"] == quantity
-    assert isinstance(body["quantity"], int | float)
+    assert Decimal(str(body["quantity"])) == quantity
+    assert type(body["quantity"]) is (int if quantity == quantity.to_integral_value() else float)
     assert body["customerId"] == "cus_1"
     assert body["usageType"] == "tokens"
     assert "units" not in body  # None fields are dropped
@@ -566,17 +561,13 @@ async def test_decimal_too_precise_for_json_is_refused_before_sending(sleeper: S
     handler = Recorder((200, TRACK_RESULT))
     async with make_client(handler, sleeper) as client:
         with pytest.raises(InvalidInputError):
-            await client.track_usage(
-                customer_id="cus_1", meter="tokens", quantity=Decimal("0.12345678901234567890123")
-            )
+            await client.track_usage(customer_id="cus_1", meter="tokens", quantity=Decimal("0.12345678901234567890123"))
     assert handler.count == 0
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("quantity", [Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity")])
-async def test_non_finite_decimal_is_refused_as_invalid_input(
-    quantity: Decimal, sleeper: SleepRecorder
-) -> None:
+async def test_non_finite_decimal_is_refused_as_invalid_input(quantity: Decimal, sleeper: SleepRecorder) -> None:
     handler = Recorder((200, TRACK_RESULT))
     async with make_client(handler, sleeper) as client:
         with pytest.raises(InvalidInputError):
@@ -585,9 +576,7 @@ async def test_non_finite_decimal_is_refused_as_invalid_input(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(
-    "bad_id", ["a/b", "..", ".", "../admin", "cus_1/../x", "x?y=1", "x#y", "x%2Fy", "a\\b", ""]
-)
+@pytest.mark.parametrize("bad_id", ["a/b", "..", ".", "../admin", "cus_1/../x", "x?y=1", "x#y", "x%2Fy", "a\\b", ""])
 async def test_unsafe_path_params_are_refused_before_sending(bad_id: str, sleeper: SleepRecorder) -> None:
     handler = Recorder((200, CUSTOMER))
     async with make_client(handler, sleeper) as client:
@@ -662,9 +651,7 @@ def _assert_key_absent(text: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_raw_key_never_in_exceptions_or_logs(
-    sleeper: SleepRecorder, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_raw_key_never_in_exceptions_or_logs(sleeper: SleepRecorder, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     handler = Recorder(
         (500, {"message": "hiccup"}),
@@ -731,3 +718,19 @@ def test_client_repr_is_masked() -> None:
     client = DripClient(ApiKey(SK), base_url=BASE)
     _assert_key_absent(repr(client))
     assert "sk_test_…9f3a" in repr(client)
+
+
+@pytest.mark.anyio
+async def test_from_settings_uses_base_url_and_max_retries() -> None:
+    from drip_mcp.settings import Settings
+
+    retrying.set_testing(True)  # from_settings takes no `sleep`; testing mode makes it sleep(0)
+    settings = Settings.load({"DRIP_API_KEY": SK, "DRIP_API_URL": "https://other.drip.test", "DRIP_MAX_RETRIES": "1"})
+    handler = Recorder((500, {}))
+    async with DripClient.from_settings(settings, transport=httpx2.MockTransport(handler)) as client:
+        assert client.retry.max_retries == 1
+        with pytest.raises(InternalServerError):
+            await client.list_customers()
+
+    assert handler.count == 2
+    assert str(handler.requests[0].url) == "https://other.drip.test/v1/customers"

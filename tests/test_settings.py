@@ -92,16 +92,12 @@ def test_environ_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_drip_api_url_beats_drip_base_url() -> None:
-    settings = Settings.load(
-        env(DRIP_API_URL="https://api-url.example", DRIP_BASE_URL="https://base-url.example")
-    )
+    settings = Settings.load(env(DRIP_API_URL="https://api-url.example", DRIP_BASE_URL="https://base-url.example"))
     assert settings.base_url == "https://api-url.example/v1"
 
 
 def test_drip_base_url_used_when_api_url_absent() -> None:
-    assert Settings.load(env(DRIP_BASE_URL="https://base-url.example")).base_url == (
-        "https://base-url.example/v1"
-    )
+    assert Settings.load(env(DRIP_BASE_URL="https://base-url.example")).base_url == ("https://base-url.example/v1")
 
 
 @pytest.mark.parametrize(
