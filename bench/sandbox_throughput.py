@@ -17,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
@@ -70,27 +72,30 @@ async def bench_in_process(db: Path, seconds: float, concurrency: int) -> None:
     sandbox.store.close()
 
 
-async def bench_socket(db: Path, seconds: float, concurrency: int) -> None:
-    code = f"from pathlib import Path; from drip_mcp.sandbox.serve import serve; serve(port=0, db_path=Path({str(db)!r}))"
+@contextmanager
+def served(db: Path) -> Iterator[str]:
+    """Run ``serve(port=0)`` in a subprocess; yield its root URL."""
+    code = (
+        f"from pathlib import Path; from drip_mcp.sandbox.serve import serve; serve(port=0, db_path=Path({str(db)!r}))"
+    )
     process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
     try:
-        assert process.stderr is not None
-        with anyio.fail_after(15):
-            line = await anyio.to_thread.run_sync(process.stderr.readline)
+        line = process.stderr.readline()
         match = LISTENING.search(line)
         if match is None:
             raise RuntimeError(f"sandbox did not start: {line!r}")
-        limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx2.AsyncClient(base_url=match.group(1), limits=limits) as client:
-            start = time.perf_counter()
-            writes = await _hammer(client, seconds, concurrency)
-            elapsed = time.perf_counter() - start
+        yield match.group(1)
     finally:
         process.terminate()
         process.wait(timeout=10)
-    store = Store(db)
-    _report("loopback socket (uvicorn)", writes, elapsed, store.count_usage_events())
-    store.close()
+        process.stderr.close()
+
+
+async def bench_socket(root: str, seconds: float, concurrency: int) -> int:
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx2.AsyncClient(base_url=root, limits=limits) as client:
+        return await _hammer(client, seconds, concurrency)
 
 
 def main() -> None:
@@ -100,7 +105,14 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         anyio.run(bench_in_process, Path(tmp) / "in-process.db", args.seconds, args.concurrency)
-        anyio.run(bench_socket, Path(tmp) / "socket.db", args.seconds, args.concurrency)
+        db = Path(tmp) / "socket.db"
+        with served(db) as root:
+            start = time.perf_counter()
+            writes = anyio.run(bench_socket, root, args.seconds, args.concurrency)
+            elapsed = time.perf_counter() - start
+        store = Store(db)
+        _report("loopback socket (uvicorn)", writes, elapsed, store.count_usage_events())
+        store.close()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Any
 from drip_mcp._version import __version__
 from drip_mcp.tools import TOOLS
 
-__all__ = ["DEFAULT_PATH", "check_manifest", "manifest", "render_manifest"]
+__all__ = ["DEFAULT_PATH", "check_manifest", "manifest", "render_manifest", "render_tool_table"]
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "tools.json"
 
@@ -52,3 +52,15 @@ def check_manifest(path: Path | None = None) -> str | None:
     if target.read_text(encoding="utf-8") != render_manifest():
         return f"{target} is stale; run `drip-mcp tools --output {target.name}` and commit it"
     return None
+
+
+def render_tool_table() -> str:
+    """The README's tool table (Markdown), checked against the registry by a test."""
+    rows = ["| tool | toolset | key | read-only | destructive | what it does |", "|---|---|---|---|---|---|"]
+    for t in TOOLS:
+        first_sentence = t.description.split(". ")[0].rstrip(".") + "."
+        rows.append(
+            f"| `{t.name}` | {t.toolset} | {'sk' if t.scope.value == 'secret' else 'pk'} | "
+            f"{'yes' if t.read_only else 'no'} | {'yes' if t.destructive else 'no'} | {first_sentence} |"
+        )
+    return "\n".join(rows) + "\n"

@@ -67,14 +67,22 @@ Then, by key class and value:
   Identifier suffixes do **not** exempt secret/PII keys: ``session_id``,
   ``token_id`` and ``email_hash`` are redacted (a session id is a bearer
   credential; use ``run_id``/``trace_id`` for correlation).
-* a content key is redacted **unless** its value is a number (``prompt_tokens:
-  120``, ``completion_tokens: 80`` - ``input_tokens``/``output_tokens`` are not
-  content keys at all), it is measure-named with a numeric value, or it is
-  *label-named* (last word id, ids, uuid, version, name, type, kind, format,
-  mode, model, hash, status, reason, source, lang, role, at, time, ts, date)
-  and the value is a string of at most 256 characters: ``prompt_id``,
-  ``prompt_version``, ``completion_model`` pass; ``prompt: "write me a poem"``
-  is redacted.
+* a content key is redacted **unless** its value is numeric (raw text cannot
+  hide in a number: ``prompt_tokens: 120``, ``completion_tokens: 80``,
+  ``prompt_tokens_details: {"cached_tokens": 0}``; ``input_tokens`` and
+  ``output_tokens`` are not content keys at all), or the key is *label-named*
+  (last word id, ids, uuid, version, name, type, kind, format, mode, model,
+  hash, status, reason, source, lang, role, at, time, ts, date) and the value
+  is a string of at most 256 characters: ``prompt_id``, ``prompt_version``,
+  ``completion_model`` pass; ``prompt: "write me a poem"`` and
+  ``messages: [...]`` are redacted.
+
+* a key whose own text looks like a secret or PII (``{"sk_live_…": 1}``,
+  ``{"jane@example.com": 3}``) turns the whole entry into
+  ``"[REDACTED]": "[REDACTED]"``; its path shows the key masked.
+
+Paths look like ``metadata.a.b[3].c``; keys other than ``[A-Za-z0-9_-]+``
+are quoted (``metadata["user.email"]``), so paths are unambiguous.
 
 `is_sensitive_key` answers the name-only question ("would a string value under
 this key be redacted because of the key?"); it is false for
@@ -82,7 +90,9 @@ this key be redacted because of the key?"); it is false for
 ``api_token``, ``Authorization``, ``x-api-key``, ``env``.
 
 Everything is compiled lazily on first use (`_rx`), so importing this module
-is cheap; key-name verdicts are cached (bounded).
+is cheap.  Key-name verdicts and short strings found benign are cached
+(bounded; secret-looking text is never cached), and each pattern only runs on
+strings that contain its trigger (``@``, ``sk_``, three digits, ...).
 """
 
 from __future__ import annotations
@@ -146,7 +156,8 @@ _REASON_TEXT = {
     "or environment data; remove {them} and " + _ADVICE,
     "too_large": "{fields} serializes to {detail}; send less: " + _ADVICE,
     "too_deep": "{fields} is nested deeper than {detail} levels; flatten the metadata",
-    "too_many_keys": "{fields} pushes the metadata past {detail} keys in total; send fewer fields",
+    "too_many_keys": "{fields} has too many keys: metadata may hold at most {detail} keys in total, "
+    "nested ones included; send fewer fields",
     "not_json": "{fields} {detail}",
     "string_too_long": "{fields} {detail}; metadata is for operational context, not content",
 }
@@ -198,6 +209,7 @@ class MetadataRejected(ValueError):
 
 # Kinds that become "first 8 + … + last 4" in scrub_text; everything else is [REDACTED].
 _PARTIAL_MASK_KINDS = frozenset({"drip_key"})
+_DRIP_KEY = 3  # index of the drip_key pattern in _PATTERNS
 
 # Cheap features of a string; a pattern only runs when the string has all the
 # features it needs (each feature is a necessary condition for the pattern to match).
@@ -219,9 +231,9 @@ _F_ASSIGN = 1 << 14  # "=" or ":", and pass/pwd/secret/key/token in any case
 _F_AT = 1 << 15  # "@"
 _F_IBAN = 1 << 16  # an upper-case ASCII letter and at least 15 characters
 _F_DASH = 1 << 17  # "-"
-_F_D3 = 1 << 18  # three digits in a row
 _F_PLUS = 1 << 19  # "+"
 _F_PAREN = 1 << 20  # "("
+_F_DIGITS = 1 << 21  # a candidate for one of the digit patterns (SSN, card, formatted phone)
 
 # "Not preceded by an ASCII letter or digit", written *after* the first character
 # (a 2-wide look-behind) so the pattern starts with a literal or a class and the
@@ -286,17 +298,17 @@ _PATTERNS: tuple[tuple[str, str, int], ...] = (
         r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])",
         _F_IBAN,
     ),
-    ("ssn", r"[0-9](?<![0-9-][0-9])[0-9]{2}-[0-9]{2}-[0-9]{4}(?![0-9-])", _F_DASH | _F_D3),
-    ("card_number", r"[0-9](?<![0-9A-Za-z+-][0-9])[0-9]{3}(?:[ -]?[0-9]){9,15}(?![0-9A-Za-z-])", _F_D3),
+    ("ssn", r"[0-9](?<![0-9-][0-9])[0-9]{2}-[0-9]{2}-[0-9]{4}(?![0-9-])", _F_DASH | _F_DIGITS),
+    ("card_number", r"[0-9](?<![0-9A-Za-z+-][0-9])[0-9]{3}(?:[ -]?[0-9]){9,15}(?![0-9A-Za-z-])", _F_DIGITS),
     (
         "phone",  # international: E.164 or +CC with separators, e.g. "+44 (0)20 7946 0958"
         r"\+(?<![\w+]\+)[1-9](?:[0-9]{7,14}(?![0-9])"
         r"|[0-9]{0,3}(?:[ .-]?\([0-9]{1,4}\)[ .-]?[0-9]{1,10})?(?:[ .-][0-9]{1,10}){1,6}(?![0-9]))",
         _F_PLUS,
     ),
-    ("phone", r"\((?<![\w+.-]\()[0-9]{3}\) ?[0-9]{3}[-. ][0-9]{4}(?![\w-])", _F_PAREN | _F_D3),  # (415) 555-2671
-    ("phone", r"[0-9](?<![\w+.-][0-9])[0-9]{2}[-. ][0-9]{3}[-. ][0-9]{4}(?![\w-])", _F_D3),  # 415-555-2671
-    ("phone", r"0(?<![\w+.-]0)[1-9][0-9]{1,3}[ -][0-9]{3,4}(?:[ -]?[0-9]{3,4})?(?![\w-])", _F_D3),  # UK
+    ("phone", r"\((?<![\w+.-]\()[0-9]{3}\) ?[0-9]{3}[-. ][0-9]{4}(?![\w-])", _F_PAREN | _F_DIGITS),  # (415) 555-2671
+    ("phone", r"[0-9](?<![\w+.-][0-9])[0-9]{2}[-. ][0-9]{3}[-. ][0-9]{4}(?![\w-])", _F_DIGITS),  # 415-555-2671
+    ("phone", r"0(?<![\w+.-]0)[1-9][0-9]{1,3}[ -][0-9]{3,4}(?:[ -]?[0-9]{3,4})?(?![\w-])", _F_DIGITS),  # UK
 )
 
 
@@ -338,7 +350,7 @@ def _features(s: str) -> int:
                 f |= _F_AIZA
             if n >= 20:
                 f |= _F_A20
-        if _rx().upper.search(s) is not None:
+        if _rx().iban_start.search(s) is not None:
             f |= _F_IBAN
     low = s.lower()
     if "bearer" in low:
@@ -347,15 +359,15 @@ def _features(s: str) -> int:
         f |= _F_BASIC
     if ("=" in s or ":" in s) and ("pass" in low or "pwd" in low or "secret" in low or "key" in low or "token" in low):
         f |= _F_ASSIGN
-    if _rx().digits3.search(s) is not None:
-        f |= _F_D3
+    if _rx().digits.search(s) is not None:
+        f |= _F_DIGITS
     return f
 
 
 class _Rx(NamedTuple):
     kinds: tuple[re.Pattern[str], ...]
-    digits3: re.Pattern[str]
-    upper: re.Pattern[str]
+    digits: re.Pattern[str]
+    iban_start: re.Pattern[str]
     words: re.Pattern[str]
     camel1: re.Pattern[str]
     camel2: re.Pattern[str]
@@ -368,14 +380,21 @@ def _rx() -> _Rx:
     """Compile every pattern once, on first use (so importing the module stays cheap)."""
     return _Rx(
         kinds=tuple(re.compile(p, re.ASCII) for _, p, _ in _PATTERNS),
-        digits3=re.compile(r"[0-9]{3}"),
-        upper=re.compile(r"[A-Z]"),
+        # The union of the digit patterns: one search rules them all out at once.
+        digits=re.compile("|".join(f"(?:{p})" for _, p, needs in _PATTERNS if needs & _F_DIGITS), re.ASCII),
+        iban_start=re.compile(r"[A-Z]{2}[0-9]{2}"),
         words=re.compile(r"[a-z]+|[0-9]+"),
         camel1=re.compile(r"([A-Z]+)([A-Z][a-z])"),
         camel2=re.compile(r"([a-z0-9])([A-Z])"),
         numeric=re.compile(r"\s*[+-]?[0-9][0-9,_]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\s*(?:[A-Za-zµ%/]{1,8})?\s*"),
         plain_key=re.compile(r"[A-Za-z0-9_-]+"),
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _indices(features: int) -> tuple[int, ...]:
+    """The patterns (by index, in priority order) worth running on a string with these features."""
+    return tuple(i for i, (_, _, needs) in enumerate(_PATTERNS) if features & needs == needs)
 
 
 @functools.lru_cache(maxsize=64)
@@ -493,20 +512,28 @@ def _check(kind: str, text: str) -> bool:
     return validator is None or validator(text)
 
 
+_BENIGN_CACHE: dict[str, None] = {}  # short strings already found benign (never secrets)
+_BENIGN_CACHE_MAX = 4096
+_BENIGN_CACHE_LEN = 64
+
+
 def looks_sensitive(value: str) -> str | None:
     """Return the kind of secret/PII found in `value` (e.g. ``"email"``,
     ``"card_number"``, ``"drip_key"``, ``"jwt"``), or None if it looks benign."""
-    if len(value) < _MIN_SENSITIVE_LEN:
+    if len(value) < _MIN_SENSITIVE_LEN or value in _BENIGN_CACHE:
         return None
     features = _features(value)
-    if not features:
-        return None
-    kinds = _rx().kinds
-    for i, (kind, _, needs) in enumerate(_PATTERNS):
-        if features & needs == needs:
+    if features:
+        kinds = _rx().kinds
+        for i in _indices(features):
+            kind = _PATTERNS[i][0]
             for m in kinds[i].finditer(value):
                 if _check(kind, m.group()):
                     return kind
+    if len(value) <= _BENIGN_CACHE_LEN:
+        if len(_BENIGN_CACHE) >= _BENIGN_CACHE_MAX:
+            _BENIGN_CACHE.clear()
+        _BENIGN_CACHE[value] = None
     return None
 
 
@@ -519,13 +546,18 @@ def _scrub_sub(m: re.Match[str]) -> str:
     if not _check(kind, text):
         return text
     if kind in _PARTIAL_MASK_KINDS:
-        return f"{text[:8]}…{text[-4:]}" if len(text) > 12 else REDACTED
+        return _partial_mask(text)
     if f"v{i}" not in m.re.groupindex:
         return REDACTED
     secret = m.group(f"v{i}")
-    inner = scrub_text(secret)  # keep the nicer mask if the secret is itself a Drip key
+    # Keep the friendlier mask when the secret is itself a Drip key ("Bearer sk_test_…9f3a").
+    masked = _partial_mask(secret) if _rx().kinds[_DRIP_KEY].fullmatch(secret) else REDACTED
     start = m.start()
-    return text[: m.start(f"v{i}") - start] + (inner if inner != secret else REDACTED) + text[m.end(f"v{i}") - start :]
+    return text[: m.start(f"v{i}") - start] + masked + text[m.end(f"v{i}") - start :]
+
+
+def _partial_mask(key: str) -> str:
+    return f"{key[:8]}…{key[-4:]}" if len(key) > 12 else REDACTED
 
 
 def scrub_text(text: str) -> str:
@@ -540,7 +572,7 @@ def scrub_text(text: str) -> str:
     features = _features(text)
     if not features:
         return text
-    indices = tuple(i for i, (_, _, needs) in enumerate(_PATTERNS) if features & needs == needs)
+    indices = _indices(features)
     if not indices:
         return text
     return _combined(indices).sub(_scrub_sub, text)
@@ -624,6 +656,7 @@ _MAX_LABEL_LEN = 256
 
 _KEY_CACHE: dict[str, tuple[int, str]] = {}
 _KEY_CACHE_MAX = 4096
+_KEY_CACHE_LEN = 128
 
 
 def _key_words(name: str) -> list[str]:
@@ -676,9 +709,11 @@ def _key_info(name: str) -> tuple[int, str]:
     verdict = _classify_words(_key_words(name))
     if looks_sensitive(name):
         return verdict | _KEY_IS_SECRET, _key_segment(name, True)  # never cache secret-looking text
-    if len(_KEY_CACHE) >= _KEY_CACHE_MAX:
-        _KEY_CACHE.clear()
-    info = _KEY_CACHE[name] = (verdict, _key_segment(name, False))
+    info = (verdict, _key_segment(name, False))
+    if len(name) <= _KEY_CACHE_LEN:
+        if len(_KEY_CACHE) >= _KEY_CACHE_MAX:
+            _KEY_CACHE.clear()
+        _KEY_CACHE[name] = info
     return info
 
 
@@ -707,32 +742,32 @@ _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 
 
-def _is_numeric(value: Any) -> bool:
-    """A number, a numeric string ("850ms", "1,024"), or a container of only those."""
+def _is_numeric(value: Any, depth: int = 0) -> bool:
+    """A number, null, a numeric string ("850ms", "1,024"), or a list/object of only those."""
     t = type(value)
     if t is int or t is float or t is bool or value is None:
         return True
     if isinstance(value, str):
         return len(value) <= 64 and _rx().numeric.fullmatch(value) is not None
+    if depth >= 8:  # deeper than any allowed metadata (and cycles): not numeric; the walk rejects it
+        return False
     if isinstance(value, (list, tuple)):
-        return all(_is_numeric(v) for v in value)
+        return all(_is_numeric(v, depth + 1) for v in value)
     if isinstance(value, Mapping):
-        return all(_is_numeric(v) for v in value.values())
+        return all(_is_numeric(v, depth + 1) for v in value.values())
     return isinstance(value, (int, float))
 
 
 def _redact_by_key(verdict: int, value: Any) -> bool:
+    """Whether the key rule (module docstring) redacts `value` under a key with this verdict."""
     if not verdict or value is None or type(value) is bool:
         return False
     if verdict & _SECRET:
         return not (verdict & _MEASURE and _is_numeric(value))
-    # content key
-    t = type(value)
-    if t is int or t is float or isinstance(value, (int, float)):
+    # A content key: numbers cannot be raw text; short labels (prompt_id, prompt_version) are fine.
+    if verdict & _LABEL and isinstance(value, str) and len(value) <= _MAX_LABEL_LEN:
         return False
-    if verdict & _MEASURE and _is_numeric(value):
-        return False
-    return not (verdict & _LABEL and isinstance(value, str) and len(value) <= _MAX_LABEL_LEN)
+    return not _is_numeric(value)
 
 
 def _str_bound(s: str) -> int:
@@ -837,12 +872,14 @@ class _Walker:
                     raise MetadataRejected(
                         "not_json",
                         [path],
-                        detail=f"has a {type(key).__name__} key; object keys must be strings",
+                        detail=f"has a key of type {type(key).__name__}; object keys must be strings",
                     )
                 key = str.__str__(key)
+            if len(key) > self.limits.max_string_length:
+                self.string(key, path + _key_segment(key, True))
             verdict, segment = _key_info(key)
             child = path + segment
-            self.string(key, child)
+            self.bound += _str_bound(key)
             self.bound += 1
             if out is None:
                 self.walk(item, child, depth, False)

@@ -24,14 +24,16 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp_types import CallToolResult, TextContent
+from mcp_types import CallToolResult, InputRequiredResult, TextContent
 from mcp_types import Tool as MCPTool
 from pydantic import ValidationError
 
 from drip_mcp._version import __version__
+from drip_mcp.charging import NeedsClientInput, check_quantity_limit
 from drip_mcp.client import DripClient
 from drip_mcp.errors import ConfigurationError, DripError, InvalidInputError, PublicKeyNotAllowedError
 from drip_mcp.keys import KeyType
+from drip_mcp.ledger import LedgerEntry, SpendGuard
 from drip_mcp.settings import Settings
 from drip_mcp.tools import TOOLS_BY_NAME, ToolSpec, select_tools
 from drip_mcp.tools.context import Services, ToolContext
@@ -97,6 +99,16 @@ class DripServer(MCPServer[Any]):
         }
         self._operator: dict[str, ToolSpec[Any, Any]] = self._allowed[KeyType.SECRET]
         services.allowed_tools = lambda kt: list(self._allowed[kt])
+        self.resource(
+            "drip://session/ledger",
+            name="session_ledger",
+            title="Session ledger",
+            description="What this server process tracked and charged, with totals per customer.",
+            mime_type="application/json",
+        )(self._ledger_json)
+
+    def _ledger_json(self) -> str:
+        return _dumps(self.services.ledger.summary())
 
     def _select(self, key_type: KeyType) -> tuple[ToolSpec[Any, Any], ...]:
         s = self.drip_settings
@@ -104,13 +116,61 @@ class DripServer(MCPServer[Any]):
             key_type, toolsets=s.toolsets, tools=s.tools, exclude_tools=s.exclude_tools, read_only=s.read_only
         )
 
+    def _record(self, spec: ToolSpec[Any, Any], inp: Any, out: Any, error: DripError | None) -> None:
+        """Append usage and charge writes to the session ledger."""
+        ledger = self.services.ledger
+        if spec.name == "drip_charge":
+            if getattr(inp, "dry_run", False) or (out is not None and out.status != "charged"):
+                return
+            ledger.add(
+                LedgerEntry(
+                    kind="charge",
+                    customer_id=inp.customer_id,
+                    meter=inp.meter,
+                    quantity=inp.quantity,
+                    amount_usdc=out.amount_usdc if out is not None else None,
+                    idempotency_key=out.idempotency_key
+                    if out is not None
+                    else (error.idempotency_key if error else None),
+                    outcome=("duplicate" if out.is_duplicate else "charged") if out is not None else "failed",
+                )
+            )
+        elif spec.name == "drip_track_usage":
+            ledger.add(
+                LedgerEntry(
+                    kind="usage",
+                    customer_id=inp.customer_id,
+                    meter=inp.meter,
+                    quantity=inp.quantity,
+                    amount_usdc=None,
+                    idempotency_key=out.idempotency_key
+                    if out is not None
+                    else (error.idempotency_key if error else None),
+                    outcome=out.status if out is not None else "failed",
+                )
+            )
+        elif spec.name == "drip_track_usage_batch" and out is not None:
+            for item in out.results:
+                event = inp.events[item.index]
+                ledger.add(
+                    LedgerEntry(
+                        kind="usage",
+                        customer_id=event.customer_id,
+                        meter=event.meter,
+                        quantity=event.quantity,
+                        amount_usdc=None,
+                        idempotency_key=item.idempotency_key,
+                        outcome=item.status,
+                    )
+                )
+
     async def list_tools(self) -> list[MCPTool]:
         allowed = self._allowed[self._resolve_client().key_type]
         return [spec.mcp_tool for spec in allowed.values()]
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
-    ) -> CallToolResult:
+    ) -> CallToolResult | InputRequiredResult:
         spec = self._operator.get(name)
         if spec is None:
             reason = "is disabled by the server's operator" if name in TOOLS_BY_NAME else "does not exist"
@@ -125,8 +185,16 @@ class DripServer(MCPServer[Any]):
                 inp = spec.input_model.model_validate(arguments)
             except ValidationError as exc:
                 raise _validation_error(name, exc) from None
+            _check_quantities(inp, self.drip_settings.max_quantity)
             ctx = ToolContext(client=client, settings=self.drip_settings, services=self.services, mcp=context)
-            output = await spec.handler(ctx, inp)
+            try:
+                output = await spec.handler(ctx, inp)
+            except DripError as exc:
+                self._record(spec, inp, None, exc)
+                raise
+            self._record(spec, inp, output, None)
+        except NeedsClientInput as needed:
+            return needed.result
         except DripError as exc:
             logger.info("%s failed: %s (%s)", name, exc.code, exc.status)
             return error_result(exc)
@@ -145,6 +213,17 @@ class DripServer(MCPServer[Any]):
         )
 
 
+def _check_quantities(inp: Any, limit: Any) -> None:
+    """``--max-quantity`` bounds every usage write: a top-level quantity and each event's."""
+    if limit is None:
+        return
+    if (quantity := getattr(inp, "quantity", None)) is not None:
+        check_quantity_limit(quantity, limit, "quantity")
+    for i, event in enumerate(getattr(inp, "events", None) or ()):
+        if (quantity := getattr(event, "quantity", None)) is not None:
+            check_quantity_limit(quantity, limit, f"events[{i}].quantity")
+
+
 def build_server(
     settings: Settings,
     client: DripClient | None = None,
@@ -161,7 +240,9 @@ def build_server(
         def resolve_client() -> DripClient:
             return fixed
 
-    return DripServer(settings, resolve_client, services or Services())
+    if services is None:
+        services = Services(guard=SpendGuard(settings.max_charge_usdc, settings.session_budget_usdc))
+    return DripServer(settings, resolve_client, services)
 
 
 @asynccontextmanager
@@ -198,7 +279,8 @@ def banner(settings: Settings, server: DripServer, transport: str) -> str:
     if key.type is KeyType.PUBLIC and len(server._allowed[KeyType.SECRET]) > len(tools):
         parts.append("webhook tools need DRIP_API_KEY=sk_...")
     if key.is_live:
-        parts.append("LIVE key: drip_charge moves real money")
+        caps = server.services.guard.describe()
+        parts.append(f"LIVE key: drip_charge moves real money; caps: {', '.join(caps) if caps else 'none'}")
     return "; ".join(parts)
 
 

@@ -85,7 +85,7 @@ class Sandbox:
 
     def __init__(
         self,
-        config: SandboxConfig = SandboxConfig(),
+        config: SandboxConfig = SandboxConfig(),  # noqa: B008 (frozen, so sharing the default is safe)
         *,
         delivery_transport: httpx2.AsyncBaseTransport | None = None,
         connection_dropper: ConnectionDropper = raise_dropped,

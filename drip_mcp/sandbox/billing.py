@@ -12,8 +12,11 @@ buffer) and answers 202 with ``pendingEvents: 0``; a duplicate key is dropped.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import time
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -42,15 +45,11 @@ _PAYMENT_TTL_S = 300
 
 
 def _load(value: str | None) -> Any:
-    import json
-
     return None if value is None else json.loads(value)
 
 
 def _placeholder_address(customer_id: str) -> str:
     """A deterministic fake address for customers without one (the SDK needs a string)."""
-    import hashlib
-
     return "0x" + hashlib.sha256(customer_id.encode()).hexdigest()[:40]
 
 
@@ -195,7 +194,7 @@ def _usage_request(body: Body) -> tuple[str | None, str | None, Record]:
     external_id = body.string("externalCustomerId", max_length=255)
     if body.data.get("customerId") is None and body.data.get("externalCustomerId") is None:
         body.fail("customerId", "customerId or externalCustomerId is required")
-    quantity = body.decimal("quantity") if "quantity" in body.data else Decimal(1)
+    quantity = body.decimal("quantity") if body.data.get("quantity") is not None else Decimal(1)
     usage = {
         "usage_type": body.string("usageType", max_length=100) or "generic",
         "quantity": quantity,
@@ -459,8 +458,6 @@ async def estimate_from_usage(request: Request, body: Body) -> Response:
 
 def _normalise_iso(value: str) -> str:
     """An ISO timestamp in the store's form (UTC, ``Z``), so string comparison orders it."""
-    from datetime import datetime, timezone
-
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

@@ -71,7 +71,6 @@ class SocketDropper:
         transport = self._transports.get(key) if key is not None else None
         if transport is None:
             await raise_dropped(scope, receive)
-            return
         abort = getattr(transport, "abort", transport.close)
         abort()
         while (await receive())["type"] != "http.disconnect":

@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -30,7 +30,6 @@ __all__ = ["Body", "Query", "endpoint", "error_response", "json_response", "numb
 
 Handler = Callable[[Request, "Body"], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
-T = TypeVar("T")
 
 _TEST_KEY = re.compile(r"^(pk|sk)_test_[A-Za-z0-9_\-]{8,}$")
 _LIVE_KEY = re.compile(r"^(pk|sk)_live_")
@@ -135,8 +134,7 @@ class _Fields:
             raise ApiError(422, "VALIDATION_ERROR", f"Validation failed: {summary}", details=self.errors)
 
     def _present(self, name: str) -> Any:
-        value = self.data.get(name)
-        return None if value is None else value
+        return self.data.get(name)
 
     def string(
         self,

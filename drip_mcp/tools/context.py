@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from drip_mcp.confirmation import ConfirmTokens
 from drip_mcp.errors import MetadataPolicyError
 from drip_mcp.keys import KeyType
+from drip_mcp.ledger import SessionLedger, SpendGuard
 from drip_mcp.paths import state_dir
 from drip_mcp.pricing import PriceBook
 
@@ -27,6 +29,9 @@ class Services:
 
     secrets_dir: Path = field(default_factory=lambda: state_dir() / "webhook-secrets")
     prices: PriceBook = field(default_factory=PriceBook)
+    guard: SpendGuard = field(default_factory=SpendGuard)
+    ledger: SessionLedger = field(default_factory=SessionLedger)
+    confirm_tokens: ConfirmTokens = field(default_factory=ConfirmTokens)
     # Set by the server: the names of the tools a key type may use under the operator's filters.
     allowed_tools: Callable[[KeyType], list[str]] = field(default=lambda _kt: [], repr=False)
 

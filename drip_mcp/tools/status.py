@@ -31,6 +31,8 @@ class PingOutput(ToolOutput):
     toolsets: list[str]
     tools: list[str] = Field(description="Tools this key and the operator's filters allow.")
     warnings: list[str] = Field(default_factory=list)
+    spend_caps: list[str] = Field(default_factory=list, description="Operator caps on charges, if any.")
+    confirm_charges: bool = False
     version: str = __version__
 
 
@@ -44,8 +46,12 @@ async def ping(ctx: ToolContext, inp: PingInput) -> PingOutput:
     latency = round((time.perf_counter() - started) * 1000, 2)
     key = ctx.client.api_key
     warnings = []
+    caps = ctx.services.guard.describe()
+    if ctx.settings.max_quantity is not None:
+        caps.append(f"max quantity {ctx.settings.max_quantity} per write")
     if key.is_live:
-        warnings.append("LIVE key: drip_charge moves real money.")
+        active = "; ".join(caps) if caps else "none (consider --read-only or --max-charge-usdc)"
+        warnings.append(f"LIVE key: drip_charge moves real money. Active caps: {active}.")
     return PingOutput(
         ok=ok,
         api_status=status,
@@ -59,6 +65,37 @@ async def ping(ctx: ToolContext, inp: PingInput) -> PingOutput:
         toolsets=list(ctx.settings.toolsets),
         tools=ctx.services.allowed_tools(key.type),
         warnings=warnings,
+        spend_caps=caps,
+        confirm_charges=ctx.settings.confirm_charges,
+    )
+
+
+class SessionSummaryInput(ToolInput):
+    pass
+
+
+class LedgerEntryOut(ToolOutput):
+    kind: str
+    customer_id: str
+    meter: str
+    quantity: str
+    amount_usdc: str | None = None
+    idempotency_key: str | None = None
+    outcome: str
+    at: str
+
+
+class SessionSummaryOutput(ToolOutput):
+    entries: list[LedgerEntryOut]
+    totals_by_customer: dict[str, dict[str, Any]]
+    total_charged_usdc: str
+    budget_remaining_usdc: str | None = None
+
+
+async def session_summary(ctx: ToolContext, inp: SessionSummaryInput) -> SessionSummaryOutput:
+    remaining = ctx.services.guard.remaining()
+    return SessionSummaryOutput(
+        **ctx.services.ledger.summary(), budget_remaining_usdc=None if remaining is None else f"{remaining:.6f}"
     )
 
 
@@ -79,5 +116,23 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         read_only=True,
         destructive=False,
         idempotent=True,
+    ),
+    ToolSpec(
+        name="drip_session_summary",
+        title="Session summary",
+        description=(
+            "List what this server process has tracked and charged so far (customer, meter, quantity, amount, "
+            "idempotency key, time, outcome) with totals per customer and the remaining session budget. Local "
+            "only: no request to Drip. Read-only."
+        ),
+        toolset="status",
+        scope=KeyType.PUBLIC,
+        input_model=SessionSummaryInput,
+        output_model=SessionSummaryOutput,
+        handler=session_summary,
+        read_only=True,
+        destructive=False,
+        idempotent=True,
+        open_world=False,
     ),
 )

@@ -17,7 +17,5 @@ def sandbox() -> Sandbox:
 
 @pytest.fixture
 async def client(sandbox: Sandbox) -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(
-        transport=sandbox.transport(), base_url="http://sandbox.test", headers=SK
-    ) as http:
+    async with httpx2.AsyncClient(transport=sandbox.transport(), base_url="http://sandbox.test", headers=SK) as http:
         yield http

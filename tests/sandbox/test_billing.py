@@ -5,10 +5,9 @@ from decimal import Decimal
 import anyio
 import httpx2
 import pytest
+from sandbox_helpers import PK, new_customer, usage
 
 from drip_mcp.sandbox import Sandbox, SandboxConfig
-
-from sandbox_helpers import PK, new_customer, usage
 
 pytestmark = pytest.mark.anyio
 
@@ -56,9 +55,7 @@ async def test_public_key_may_track_usage_but_not_create_pricing_plans(client: h
 
 
 async def test_customer_create_get_list_and_balance(client: httpx2.AsyncClient) -> None:
-    created = await client.post(
-        "/v1/customers", json={"externalCustomerId": "acme", "metadata": {"plan": "pro"}}
-    )
+    created = await client.post("/v1/customers", json={"externalCustomerId": "acme", "metadata": {"plan": "pro"}})
     assert created.status_code == 201
     customer = created.json()
     assert customer["externalCustomerId"] == "acme"
@@ -96,7 +93,9 @@ async def test_duplicate_customer_is_409_with_existing_id(client: httpx2.AsyncCl
         ({"externalCustomerId": "ok", "isInternal": "yes"}, "isInternal"),
     ],
 )
-async def test_invalid_customer_is_422_with_details(client: httpx2.AsyncClient, body: dict[str, object], path: str) -> None:
+async def test_invalid_customer_is_422_with_details(
+    client: httpx2.AsyncClient, body: dict[str, object], path: str
+) -> None:
     response = await client.post("/v1/customers", json=body)
     assert response.status_code == 422
     assert response.json()["code"] == "VALIDATION_ERROR"
@@ -253,7 +252,9 @@ async def test_money_is_exact(client: httpx2.AsyncClient, sandbox: Sandbox) -> N
 async def test_concurrent_charges_never_overdraw() -> None:
     sandbox = Sandbox(SandboxConfig(starting_balance_usdc=Decimal("1.000000")))
     async with httpx2.AsyncClient(
-        transport=sandbox.transport(), base_url="http://sandbox.test", headers={"Authorization": "Bearer sk_test_concurrent"}
+        transport=sandbox.transport(),
+        base_url="http://sandbox.test",
+        headers={"Authorization": "Bearer sk_test_concurrent"},
     ) as client:
         customer_id = await new_customer(client)
         statuses: list[int] = []
@@ -274,7 +275,9 @@ async def test_concurrent_charges_never_overdraw() -> None:
 async def test_payment_required_body_carries_payment_and_checkout_url() -> None:
     sandbox = Sandbox(SandboxConfig(starting_balance_usdc=Decimal("0.001")))
     async with httpx2.AsyncClient(
-        transport=sandbox.transport(), base_url="http://sandbox.test", headers={"Authorization": "Bearer sk_test_poorcustomer"}
+        transport=sandbox.transport(),
+        base_url="http://sandbox.test",
+        headers={"Authorization": "Bearer sk_test_poorcustomer"},
     ) as client:
         customer_id = await new_customer(client)
         response = await client.post("/v1/usage", json=usage(customer_id, "big", quantity=2))

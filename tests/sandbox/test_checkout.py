@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
@@ -8,6 +9,7 @@ import pytest
 from sandbox_helpers import new_customer
 
 from drip_mcp.sandbox import Sandbox
+from drip_mcp.sandbox.checkout import SESSION_TTL_S
 
 pytestmark = pytest.mark.anyio
 
@@ -76,10 +78,8 @@ async def test_expired_checkout_cannot_be_paid(
     customer_id = await new_customer(client)
     body = {"amount": 500, "return_url": "https://x.example", "customer_id": customer_id}
     session = (await client.post("/v1/checkout", json=body)).json()
-    import drip_mcp.sandbox.checkout as checkout_module
-
-    later = checkout_module.time.time() + checkout_module.SESSION_TTL_S + 1
-    monkeypatch.setattr(checkout_module.time, "time", lambda: later)
+    later = time.time() + SESSION_TTL_S + 1
+    monkeypatch.setattr(time, "time", lambda: later)
     assert (await client.get(f"/checkout/{session['id']}")).status_code == 410
     assert (await client.post(f"/checkout/{session['id']}/pay")).status_code == 410
     assert sandbox.store.balance(customer_id) == Decimal("100")

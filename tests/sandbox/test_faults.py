@@ -93,9 +93,7 @@ def test_fault_config_from_env() -> None:
             "DRIP_SANDBOX_FAULT_SEED": "42",
         }
     )
-    assert config == FaultConfig(
-        failure_rate=0.2, drop_rate=0.1, latency_s=(0.005, 0.02), retry_after_s=1.5, seed=42
-    )
+    assert config == FaultConfig(failure_rate=0.2, drop_rate=0.1, latency_s=(0.005, 0.02), retry_after_s=1.5, seed=42)
     with pytest.raises(ValueError, match="between 0 and 1"):
         FaultConfig.from_env({"DRIP_SANDBOX_FAULT_RATE": "2"})
     with pytest.raises(ValueError, match="0-20"):

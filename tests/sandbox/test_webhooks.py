@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import anyio
@@ -39,6 +40,7 @@ class Receiver:
         return httpx2.Response(200)
 
 
+@asynccontextmanager
 async def _sandboxed(receiver: Receiver, **config: object) -> AsyncIterator[tuple[Sandbox, httpx2.AsyncClient]]:
     sandbox = Sandbox(
         SandboxConfig(webhook_retry_delays_s=(0.01, 0.01), **config),  # type: ignore[arg-type]
@@ -51,7 +53,9 @@ async def _sandboxed(receiver: Receiver, **config: object) -> AsyncIterator[tupl
         yield sandbox, client
 
 
-async def _create_webhook(client: httpx2.AsyncClient, events: list[str], url: str = "https://hooks.example/drip") -> dict[str, str]:
+async def _create_webhook(
+    client: httpx2.AsyncClient, events: list[str], url: str = "https://hooks.example/drip"
+) -> dict[str, str]:
     response = await client.post("/v1/webhooks", json={"url": url, "events": events})
     assert response.status_code == 201, response.text
     created: dict[str, str] = response.json()
@@ -60,7 +64,7 @@ async def _create_webhook(client: httpx2.AsyncClient, events: list[str], url: st
 
 async def test_charge_delivers_signed_events_to_subscribers() -> None:
     receiver = Receiver()
-    async for sandbox, client in _sandboxed(receiver):
+    async with _sandboxed(receiver) as (_sandbox, client):
         hook = await _create_webhook(client, ["charge.succeeded", "usage.recorded"])
         receiver.secret = hook["secret"]
         receiver.wanted = 2
@@ -78,7 +82,7 @@ async def test_charge_delivers_signed_events_to_subscribers() -> None:
 
 async def test_wildcard_receives_customer_created_and_balance_low() -> None:
     receiver = Receiver()
-    async for _sandbox, client in _sandboxed(receiver, starting_balance_usdc=Decimal("1")):
+    async with _sandboxed(receiver, starting_balance_usdc=Decimal("1")) as (_sandbox, client):
         hook = await _create_webhook(client, ["*"])
         receiver.secret = hook["secret"]
         receiver.wanted = 4
@@ -94,7 +98,7 @@ async def test_wildcard_receives_customer_created_and_balance_low() -> None:
 
 async def test_failed_attempts_are_retried_then_delivered() -> None:
     receiver = Receiver(failures_before_success=2)
-    async for sandbox, client in _sandboxed(receiver):
+    async with _sandboxed(receiver) as (sandbox, client):
         hook = await _create_webhook(client, ["customer.created"])
         receiver.secret = hook["secret"]
         await new_customer(client)
@@ -122,7 +126,7 @@ async def test_deliveries_wait_as_pending_until_a_worker_runs() -> None:
 
 async def test_test_endpoint_reports_delivered_and_failed() -> None:
     receiver = Receiver()
-    async for _sandbox, client in _sandboxed(receiver):
+    async with _sandboxed(receiver) as (_sandbox, client):
         hook = await _create_webhook(client, ["charge.succeeded"])
         receiver.secret = hook["secret"]
         result = (await client.post(f"/v1/webhooks/{hook['id']}/test")).json()
@@ -138,7 +142,7 @@ async def test_test_endpoint_reports_delivered_and_failed() -> None:
 
 async def test_rotate_secret_changes_the_signing_secret() -> None:
     receiver = Receiver()
-    async for _sandbox, client in _sandboxed(receiver):
+    async with _sandboxed(receiver) as (_sandbox, client):
         hook = await _create_webhook(client, ["*"])
         rotated = (await client.post(f"/v1/webhooks/{hook['id']}/rotate-secret")).json()
         assert rotated["secret"].startswith("whsec_")
@@ -175,7 +179,9 @@ async def test_non_https_non_loopback_urls_are_rejected(client: httpx2.AsyncClie
     assert response.json()["details"][0]["path"] == "url"
 
 
-@pytest.mark.parametrize("url", ["http://localhost:8080/h", "http://127.0.0.5/h", "http://[::1]:9/h", "https://x.example/h"])
+@pytest.mark.parametrize(
+    "url", ["http://localhost:8080/h", "http://127.0.0.5/h", "http://[::1]:9/h", "https://x.example/h"]
+)
 async def test_https_and_loopback_http_urls_are_accepted(client: httpx2.AsyncClient, url: str) -> None:
     assert (await client.post("/v1/webhooks", json={"url": url, "events": ["*"]})).status_code == 201
 
