@@ -47,6 +47,7 @@ from drip_mcp.errors import (
     error_from_response,
 )
 from drip_mcp.keys import ApiKey, KeyType
+from drip_mcp.outbox import Outbox, Queued, key_fingerprint
 from drip_mcp.retrying import (
     RetryPolicy,
     backoff_delay,
@@ -218,6 +219,8 @@ class DripClient:
         self._http = http if http is not None else new_http_client(timeout=timeout, transport=transport)
         self._auth = {"Authorization": f"Bearer {api_key.reveal()}"}
         self._sleep = sleep
+        self.outbox: Outbox | None = None
+        self.outbox_scope: str | None = None
 
     @classmethod
     def from_settings(
@@ -254,6 +257,14 @@ class DripClient:
     def __repr__(self) -> str:
         return f"DripClient(key={self._key.masked!r}, base_url={self.base_url!r})"
 
+    def attach_outbox(self, outbox: Outbox, *, target: str | None = None) -> None:
+        """Persist ``durable=True`` writes in `outbox` (see `drip_mcp.outbox`).
+
+        Rows are scoped to `target` (default: the base URL) and a one-way fingerprint of the key.
+        """
+        self.outbox = outbox
+        self.outbox_scope = f"{target or self.base_url}|{key_fingerprint(self._key)}"
+
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()
@@ -274,8 +285,14 @@ class DripClient:
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        durable: bool = False,
     ) -> tuple[Any, str | None]:
-        """Send one logical call (with retries); return the parsed body and the idempotency key used."""
+        """Send one logical call (with retries); return the parsed body and the idempotency key used.
+
+        With ``durable=True`` and an outbox attached, a mutating call is stored before it is sent:
+        if a retryable failure outlasts the retries it stays stored and `Queued` is raised instead
+        (the drainer delivers it later); any other failure leaves a dead letter and is raised.
+        """
         ep = ENDPOINTS[endpoint] if isinstance(endpoint, str) else endpoint
         if not self.allows(ep):
             raise PublicKeyNotAllowedError(ep.name)
@@ -289,7 +306,48 @@ class DripClient:
         url = (self.root_url if ep.name == "health" else self.base_url) + path
         query = {to_camel(k): _query_value(v) for k, v in (params or {}).items() if v is not None}
         headers = {**self._auth, "Content-Type": "application/json"} if content is not None else self._auth
+        outbox = self.outbox if durable and content is not None else None
+        if outbox is None or key is None or content is None or self.outbox_scope is None:
+            return await self._send(ep, url, content, query, headers, key, self.retry.max_retries), key
+        entry = outbox.put(
+            scope=self.outbox_scope, endpoint=ep.name, method=ep.method, path=path, body=content, idempotency_key=key
+        )
+        try:
+            data = await self._send(ep, url, content, query, headers, key, self.retry.max_retries)
+        except DripError as exc:
+            if not exc.retryable:
+                outbox.bury(entry, exc)
+                raise
+            outbox.defer(entry, exc)
+            raise Queued(key, entry, exc) from exc
+        except BaseException:
+            outbox.release(entry)
+            raise
+        outbox.mark_sent(entry)
+        return data, key
 
+    async def replay(self, *, endpoint: str, path: str, body: bytes) -> Any:
+        """One attempt (no retries) at a stored outbox request; return the parsed body."""
+        ep = ENDPOINTS[endpoint]
+        if not self.allows(ep):
+            raise PublicKeyNotAllowedError(ep.name)
+        if not _matches_route(ep.path, path):
+            raise InvalidInputError(f"stored path {path!r} does not match {ep.name}")
+        key = json.loads(body).get("idempotencyKey")
+        headers = {**self._auth, "Content-Type": "application/json"}
+        return await self._send(ep, self.base_url + path, body, {}, headers, key, 0)
+
+    async def _send(
+        self,
+        ep: Endpoint,
+        url: str,
+        content: bytes | None,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        key: str | None,
+        max_retries: int,
+    ) -> Any:
+        """The retry loop: one request, retried on network errors, 429 and 5xx; the parsed body."""
         attempt = 0
         while True:
             started = time.perf_counter()
@@ -300,7 +358,7 @@ class DripClient:
                     )
             except DripConnectionError as exc:
                 exc.idempotency_key = key
-                if attempt >= self.retry.max_retries:
+                if attempt >= max_retries:
                     raise
                 delay = backoff_delay(self.retry, attempt)
                 logger.debug("%s %s failed (%s); retry %d in %.3fs", ep.method, ep.path, exc.code, attempt + 1, delay)
@@ -314,10 +372,10 @@ class DripClient:
                 )
                 data = _parse_body(response)
                 if response.status_code < 400:
-                    return data, key
+                    return data
                 data = _mask_secret(data, self._key.reveal(), self._key.masked)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"), data)
-                if attempt >= self.retry.max_retries or not is_retryable_status(response.status_code):
+                if attempt >= max_retries or not is_retryable_status(response.status_code):
                     raise error_from_response(
                         response.status_code,
                         data,
@@ -355,8 +413,11 @@ class DripClient:
         body: Mapping[str, Any],
         idempotency_key: str | None = None,
         path_params: Mapping[str, str] | None = None,
+        durable: bool = False,
     ) -> Reply[T]:
-        data, key = await self.request(endpoint, body=body, idempotency_key=idempotency_key, path_params=path_params)
+        data, key = await self.request(
+            endpoint, body=body, idempotency_key=idempotency_key, path_params=path_params, durable=durable
+        )
         assert key is not None
         return Reply(_parse(model, data, endpoint), key)
 
@@ -410,8 +471,12 @@ class DripClient:
         description: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        durable: bool = False,
     ) -> Reply[m.TrackUsageResult]:
-        """Record usage on the ledger without billing (``POST /usage/internal``)."""
+        """Record usage on the ledger without billing (``POST /usage/internal``).
+
+        ``durable=True``: through the outbox; raises `Queued` when stored for later delivery.
+        """
         body = _wire(
             {
                 "customer_id": customer_id,
@@ -422,7 +487,7 @@ class DripClient:
                 "metadata": metadata,
             }
         )
-        return await self._post("track_usage", m.TrackUsageResult, body, idempotency_key)
+        return await self._post("track_usage", m.TrackUsageResult, body, idempotency_key, durable=durable)
 
     async def charge(
         self,
@@ -550,9 +615,10 @@ class DripClient:
         error_code: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        durable: bool = False,
     ) -> Reply[m.EndRunResult]:
         body = _wire({"status": status, "error_message": error_message, "error_code": error_code, "metadata": metadata})
-        return await self._post("end_run", m.EndRunResult, body, idempotency_key, {"run_id": run_id})
+        return await self._post("end_run", m.EndRunResult, body, idempotency_key, {"run_id": run_id}, durable)
 
     async def get_run(self, run_id: str) -> m.RunDetails:
         return await self._get("get_run", m.RunDetails, path_params={"run_id": run_id})
@@ -578,6 +644,7 @@ class DripClient:
         cost_units: Decimal | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        durable: bool = False,
     ) -> Reply[m.EventResult]:
         body = _wire(
             {
@@ -590,13 +657,15 @@ class DripClient:
                 "metadata": metadata,
             }
         )
-        return await self._post("emit_event", m.EventResult, body, idempotency_key)
+        return await self._post("emit_event", m.EventResult, body, idempotency_key, durable=durable)
 
     async def emit_events_batch(
-        self, *, events: Sequence[Mapping[str, Any]], idempotency_key: str | None = None
+        self, *, events: Sequence[Mapping[str, Any]], idempotency_key: str | None = None, durable: bool = False
     ) -> Reply[m.EmitEventsBatchResult]:
         """Send events (already camelCase, each with its own ``idempotencyKey``) in one request."""
-        return await self._post("emit_events_batch", m.EmitEventsBatchResult, {"events": events}, idempotency_key)
+        return await self._post(
+            "emit_events_batch", m.EmitEventsBatchResult, {"events": events}, idempotency_key, durable=durable
+        )
 
     async def record_run(
         self,
@@ -611,6 +680,7 @@ class DripClient:
         correlation_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        durable: bool = False,
     ) -> Reply[m.RecordRunResult]:
         """Record a whole run in one call (``POST /runs/record``); unknown workflow slugs are created."""
         body = _wire(
@@ -626,7 +696,7 @@ class DripClient:
                 "metadata": metadata,
             }
         )
-        return await self._post("record_run", m.RecordRunResult, body, idempotency_key)
+        return await self._post("record_run", m.RecordRunResult, body, idempotency_key, durable=durable)
 
     # --- webhooks (secret key) ----------------------------------------------------------------
 
@@ -692,6 +762,22 @@ def _mask_secret(value: Any, secret: str, masked: str) -> Any:
     if isinstance(value, list):
         return [_mask_secret(v, secret, masked) for v in value]
     return value
+
+
+def _matches_route(template: str, path: str) -> bool:
+    """Whether `path` is `template` with each ``{param}`` filled by one valid id segment."""
+    expected, actual = template.split("/"), path.split("/")
+    if len(expected) != len(actual):
+        return False
+    for want, got in zip(expected, actual, strict=True):
+        if want.startswith("{"):
+            try:
+                _path_segment(got)
+            except InvalidInputError:
+                return False
+        elif want != got:
+            return False
+    return True
 
 
 def _query_value(value: Any) -> str:

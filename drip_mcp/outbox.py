@@ -1,0 +1,627 @@
+"""The durable outbox: append-only writes survive Drip outages and process crashes.
+
+The usage and run writes (``drip_track_usage``, ``drip_track_usage_batch`` per
+event, ``drip_emit_event``, ``drip_emit_events_batch``, ``drip_record_run``,
+``drip_end_run``) are sent with ``DripClient.request(..., durable=True)``. When
+the client has an `Outbox` attached, that call:
+
+1. **persists** the request (endpoint, formatted path, JSON body with its
+   ``idempotencyKey``) in SQLite *before* sending it, leased to this process;
+2. sends it with the client's usual retries;
+3. on success marks the row ``sent``; on a retryable failure that outlasted
+   the retries (`DripError.retryable`: network, timeout, 429, 5xx) leaves it
+   ``pending`` with a backoff and raises `Queued` (not an error: the tool
+   reports ``status: "queued"`` and the key); on any other failure (4xx) marks
+   it ``dead`` with the error code and status (a dead letter for inspection)
+   and re-raises the error.
+
+A `Drainer` (started for the server's lifetime by ``server.open_client``)
+keeps claiming due ``pending`` rows and sending each once per claim, with capped
+exponential backoff between attempts; what is pending when a process stops is
+drained at the next start. ``drip_charge`` never comes here: money is not queued.
+
+**Several processes may share one file.** Rows are claimed with a lease
+(``lease_owner``, ``lease_until``) inside ``BEGIN IMMEDIATE``, so two drainers
+never hold the same row. A lease ends when the holder settles the row, when it
+expires, or, at once, when its owner is a process of this host that no longer
+exists (SQLite WAL files are shared by processes of one host only). Replays
+are harmless anyway (the idempotency key), but leases avoid them.
+
+**Scopes.** Each row carries a scope: the API it targets and a one-way
+fingerprint of the key that queued it. A drainer only sends its own scope's
+rows, so a sandbox event is never sent to live Drip, nor account A's event
+with account B's key. Rows never contain the API key: the body never has it
+and headers are not stored.
+
+Row life: ``pending`` -> ``sent`` | ``dead``; ``retry-dead`` moves ``dead``
+back to ``pending``. ``sent`` rows are pruned after `SENT_RETENTION_S`.
+
+Operators: ``drip-mcp outbox status|list|flush|retry-dead`` (`add_parser`, `run`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import socket
+import sqlite3
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+
+from drip_mcp.errors import DripError, RateLimitError
+from drip_mcp.retrying import RetryPolicy, backoff_delay
+
+if TYPE_CHECKING:
+    from drip_mcp.client import DripClient
+    from drip_mcp.keys import ApiKey
+
+__all__ = [
+    "Delivery",
+    "Drainer",
+    "Outbox",
+    "OutboxCounts",
+    "OutboxEntry",
+    "Queued",
+    "add_parser",
+    "key_fingerprint",
+    "open_outbox",
+    "run",
+]
+
+logger = logging.getLogger("drip_mcp.outbox")
+
+Status = Literal["pending", "sent", "dead"]
+
+#: How long a lease protects a row from other drainers (a live holder settles it much sooner).
+DEFAULT_LEASE_S = 600.0
+#: Backoff between delivery attempts of one row: base * 2**n, capped, with jitter.
+DEFAULT_BACKOFF = RetryPolicy(base_delay=1.0, max_delay=300.0, max_retry_after=300.0)
+SENT_RETENTION_S = 7 * 86400.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    scope TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    body TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    lease_owner TEXT,
+    lease_until REAL,
+    last_error_code TEXT,
+    last_status INTEGER,
+    last_error TEXT,
+    sent_at REAL,
+    UNIQUE (scope, endpoint, idempotency_key)
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, scope, next_attempt_at);
+"""
+
+
+class Queued(Exception):  # noqa: N818 - a marker for a successful outcome, not an error
+    """A durable write that could not be delivered yet: stored, and to be delivered by the drainer.
+
+    Raised by ``DripClient.request(durable=True)`` (and the typed methods given
+    ``durable=True``) instead of the retryable `DripError` that outlasted the
+    retries. It is deliberately not a `DripError`: handlers turn it into a
+    successful result with ``status: "queued"`` and `idempotency_key`.
+    """
+
+    def __init__(self, idempotency_key: str, entry_id: int, reason: DripError) -> None:
+        super().__init__(f"queued for later delivery ({reason.code}); idempotency key {idempotency_key}")
+        self.idempotency_key = idempotency_key
+        self.entry_id = entry_id
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One stored request."""
+
+    id: int
+    scope: str
+    endpoint: str
+    method: str
+    path: str
+    body: str
+    idempotency_key: str
+    status: Status
+    attempts: int
+    created_at: float
+    updated_at: float
+    next_attempt_at: float
+    lease_owner: str | None
+    lease_until: float | None
+    last_error_code: str | None
+    last_status: int | None
+    last_error: str | None
+    sent_at: float | None
+
+    def summary(self) -> dict[str, Any]:
+        """What an operator sees (`list`, `flush`): no body, which may hold metadata."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "endpoint": self.endpoint,
+            "method": self.method,
+            "path": self.path,
+            "idempotency_key": self.idempotency_key,
+            "attempts": self.attempts,
+            "created_at": _iso(self.created_at),
+            "next_attempt_at": _iso(self.next_attempt_at) if self.status == "pending" else None,
+            "last_error_code": self.last_error_code,
+            "last_status": self.last_status,
+            "last_error": self.last_error,
+            "sent_at": _iso(self.sent_at) if self.sent_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class OutboxCounts:
+    pending: int = 0
+    dead: int = 0
+    sent: int = 0
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def key_fingerprint(key: ApiKey) -> str:
+    """A one-way, non-reversible tag of the key (for scoping rows; the key itself is never stored)."""
+    return hashlib.sha256(b"drip-mcp-outbox\0" + key.reveal().encode()).hexdigest()[:16]
+
+
+def _new_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _process_gone(pid: int) -> bool:
+    """True when no process `pid` runs on this host (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+class Outbox:
+    """The outbox table in one SQLite file (WAL), safe to share between processes of one host.
+
+    Every method is a short synchronous transaction. `owner` names this
+    instance's leases (``host:pid:random``); two instances never share one.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        owner: str | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        backoff: RetryPolicy = DEFAULT_BACKOFF,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.owner = owner or _new_owner()
+        self.lease_s = lease_s
+        self.backoff = backoff
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA busy_timeout = 10000")
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a row acknowledged as queued survives a power cut, not just a crash.
+        self._conn.execute("PRAGMA synchronous = FULL")
+        with self._write() as conn:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                conn.execute(statement)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[OutboxEntry]:
+        with self._lock:
+            return [OutboxEntry(**dict(row)) for row in self._conn.execute(sql, params).fetchall()]
+
+    # --- the request path ----------------------------------------------------------------------
+
+    def put(self, *, scope: str, endpoint: str, method: str, path: str, body: bytes, idempotency_key: str) -> int:
+        """Store a request before it is sent, leased to this instance; return its id.
+
+        A request already stored under the same scope, endpoint and key is
+        reused (the caller is retrying it): it becomes pending again, leased to us.
+        """
+        now = self._clock()
+        with self._write() as conn:
+            row = conn.execute(
+                "INSERT INTO outbox (scope, endpoint, method, path, body, idempotency_key, status, created_at,"
+                " updated_at, next_attempt_at, lease_owner, lease_until)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)"
+                " ON CONFLICT (scope, endpoint, idempotency_key) DO UPDATE SET path = excluded.path,"
+                " body = excluded.body, status = 'pending', updated_at = excluded.updated_at,"
+                " lease_owner = excluded.lease_owner, lease_until = excluded.lease_until"
+                " RETURNING id",
+                (scope, endpoint, method, path, body.decode(), idempotency_key, now, now, now, self.owner,
+                 now + self.lease_s),
+            ).fetchone()
+        return int(row[0])
+
+    def mark_sent(self, entry_id: int, *, status: int | None = None) -> None:
+        """Delivered: Drip answered with a success (or replayed the original)."""
+        now = self._clock()
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, updated_at = ?, attempts = attempts + 1,"
+                " last_status = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
+                (now, now, status, entry_id),
+            )
+
+    def defer(self, entry_id: int, error: DripError) -> float:
+        """A retryable failure: stay pending, next attempt after a backoff; return its time."""
+        now = self._clock()
+        with self._write() as conn:
+            row = conn.execute("SELECT attempts FROM outbox WHERE id = ?", (entry_id,)).fetchone()
+            attempts = int(row[0]) if row else 0
+            retry_after = error.retry_after if isinstance(error, RateLimitError) else None
+            due = now + backoff_delay(self.backoff, min(attempts, 30), retry_after)
+            conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, updated_at = ?,"
+                " last_error_code = ?, last_status = ?, last_error = ?, lease_owner = NULL, lease_until = NULL"
+                " WHERE id = ? AND status = 'pending'",
+                (due, now, error.code, error.status, error.message[:500], entry_id),
+            )
+        return due
+
+    def bury(self, entry_id: int, error: DripError) -> None:
+        """A non-retryable failure: keep the row as a dead letter with the error."""
+        now = self._clock()
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE outbox SET status = 'dead', attempts = attempts + 1, updated_at = ?, last_error_code = ?,"
+                " last_status = ?, last_error = ?, lease_owner = NULL, lease_until = NULL"
+                " WHERE id = ? AND status = 'pending'",
+                (now, error.code, error.status, error.message[:500], entry_id),
+            )
+
+    def release(self, entry_id: int) -> None:
+        """Give up this instance's lease without an outcome (the send was cancelled)."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
+                (entry_id, self.owner),
+            )
+
+    # --- draining ------------------------------------------------------------------------------
+
+    def claim(self, scope: str, *, limit: int = 20, force: bool = False) -> list[OutboxEntry]:
+        """Lease up to `limit` due pending rows of `scope` to this instance, oldest first.
+
+        ``force`` ignores the backoff schedule (an operator's ``flush``), never another holder's lease.
+        """
+        now = self._clock()
+        due = float("inf") if force else now
+        with self._write() as conn:
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT id FROM outbox WHERE status = 'pending' AND scope = ? AND next_attempt_at <= ?"
+                    " AND (lease_until IS NULL OR lease_until < ?) ORDER BY id LIMIT ?",
+                    (scope, due, now, limit),
+                )
+            ]
+            if not ids:
+                return []
+            marks = ",".join("?" * len(ids))
+            conn.execute(
+                f"UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id IN ({marks})",
+                (self.owner, now + self.lease_s, *ids),
+            )
+            rows = conn.execute(f"SELECT * FROM outbox WHERE id IN ({marks}) ORDER BY id", ids).fetchall()
+        return [OutboxEntry(**dict(row)) for row in rows]
+
+    def recover_abandoned(self) -> int:
+        """End the leases held by processes of this host that no longer exist; return how many."""
+        host = socket.gethostname()
+        with self._lock:
+            owners = [
+                row[0]
+                for row in self._conn.execute(
+                    "SELECT DISTINCT lease_owner FROM outbox WHERE status = 'pending' AND lease_owner IS NOT NULL"
+                )
+            ]
+        gone = []
+        for owner in owners:
+            owner_host, _, rest = owner.partition(":")
+            pid = rest.partition(":")[0]
+            if owner_host == host and pid.isdigit() and _process_gone(int(pid)):
+                gone.append(owner)
+        if not gone:
+            return 0
+        marks = ",".join("?" * len(gone))
+        with self._write() as conn:
+            cursor = conn.execute(
+                f"UPDATE outbox SET lease_owner = NULL, lease_until = NULL"
+                f" WHERE status = 'pending' AND lease_owner IN ({marks})",
+                gone,
+            )
+            return cursor.rowcount
+
+    def next_due(self, scope: str) -> float | None:
+        """When the next pending row of `scope` may be claimed (None when there is none)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) FROM outbox"
+                " WHERE status = 'pending' AND scope = ?",
+                (scope,),
+            ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    # --- inspection and operator actions -------------------------------------------------------
+
+    def counts(self, scope: str | None = None) -> OutboxCounts:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT status, COUNT(*) FROM outbox WHERE (?1 IS NULL OR scope = ?1) GROUP BY status", (scope,)
+            ).fetchall()
+        found = {status: int(n) for status, n in rows}
+        return OutboxCounts(pending=found.get("pending", 0), dead=found.get("dead", 0), sent=found.get("sent", 0))
+
+    def get(self, entry_id: int) -> OutboxEntry | None:
+        rows = self._rows("SELECT * FROM outbox WHERE id = ?", (entry_id,))
+        return rows[0] if rows else None
+
+    def entries(self, *, status: Status | None = None, limit: int = 50) -> list[OutboxEntry]:
+        """The most recent rows (newest first), optionally of one status."""
+        return self._rows(
+            "SELECT * FROM outbox WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2", (status, limit)
+        )
+
+    def retry_dead(self) -> int:
+        """Move every dead letter back to pending, due now; return how many."""
+        now = self._clock()
+        with self._write() as conn:
+            return conn.execute(
+                "UPDATE outbox SET status = 'pending', next_attempt_at = ?, updated_at = ?, lease_owner = NULL,"
+                " lease_until = NULL WHERE status = 'dead'",
+                (now, now),
+            ).rowcount
+
+    def prune(self, older_than_s: float = SENT_RETENTION_S) -> int:
+        """Delete sent rows older than `older_than_s`; return how many."""
+        with self._write() as conn:
+            return conn.execute(
+                "DELETE FROM outbox WHERE status = 'sent' AND sent_at < ?", (self._clock() - older_than_s,)
+            ).rowcount
+
+
+def open_outbox(path: Path, **kwargs: Any) -> Outbox:
+    """Open (creating it and its private directory) the outbox file at `path`."""
+    from drip_mcp.paths import ensure_private_dir
+
+    ensure_private_dir(path.parent)
+    return Outbox(path, **kwargs)
+
+
+# --- the drainer ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one delivery attempt of one row did."""
+
+    entry: OutboxEntry
+    outcome: Literal["sent", "deferred", "dead"]
+    error: DripError | None = None
+
+
+class Drainer:
+    """Sends the pending rows of one client's scope until cancelled.
+
+    `run` drains what is due, then sleeps until the next row is due (at most
+    `idle_s`, so rows queued by other processes, or whose owner died, are
+    found too) or until `wake` is called.
+    """
+
+    def __init__(self, outbox: Outbox, client: DripClient, *, batch: int = 20, idle_s: float = 5.0) -> None:
+        if client.outbox_scope is None:
+            raise ValueError("the client has no outbox attached")
+        self.outbox = outbox
+        self.client = client
+        self.scope = client.outbox_scope
+        self.batch = batch
+        self.idle_s = idle_s
+        self._wake = anyio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def deliver(self, entry: OutboxEntry) -> Delivery:
+        """One attempt at one leased row; settle it."""
+        try:
+            await self.client.replay(endpoint=entry.endpoint, path=entry.path, body=entry.body.encode())
+        except DripError as exc:
+            if exc.retryable:
+                self.outbox.defer(entry.id, exc)
+                return Delivery(entry, "deferred", exc)
+            self.outbox.bury(entry.id, exc)
+            logger.warning("outbox row %d (%s) is a dead letter: %s", entry.id, entry.endpoint, exc.code)
+            return Delivery(entry, "dead", exc)
+        except BaseException:
+            self.outbox.release(entry.id)
+            raise
+        self.outbox.mark_sent(entry.id)
+        return Delivery(entry, "sent")
+
+    async def drain_once(self, *, force: bool = False) -> list[Delivery]:
+        """Claim one batch of due rows and attempt each once, in order."""
+        entries = self.outbox.claim(self.scope, limit=self.batch, force=force)
+        done: list[Delivery] = []
+        try:
+            for entry in entries:
+                done.append(await self.deliver(entry))
+        finally:
+            for entry in entries[len(done) :]:
+                self.outbox.release(entry.id)
+        return done
+
+    async def flush(self) -> list[Delivery]:
+        """Attempt every pending row of the scope once, due or not (the operator's ``flush``)."""
+        self.outbox.recover_abandoned()
+        seen: set[int] = set()
+        results: list[Delivery] = []
+        while True:
+            entries = self.outbox.claim(self.scope, limit=self.batch, force=True)
+            fresh = [e for e in entries if e.id not in seen]
+            for entry in entries:
+                if entry.id in seen:
+                    self.outbox.release(entry.id)
+            if not fresh:
+                return results
+            for entry in fresh:
+                seen.add(entry.id)
+                results.append(await self.deliver(entry))
+
+    async def run(self) -> None:
+        """Drain until cancelled; never raises (problems are logged and retried)."""
+        self.outbox.recover_abandoned()
+        self.outbox.prune()
+        last_sweep = time.monotonic()
+        while True:
+            try:
+                while await self.drain_once():
+                    pass
+                if time.monotonic() - last_sweep > self.idle_s:
+                    self.outbox.recover_abandoned()
+                    last_sweep = time.monotonic()
+                due = self.outbox.next_due(self.scope)
+            except Exception:
+                logger.exception("outbox drainer failed; retrying")
+                due = None
+            wait = self.idle_s if due is None else min(self.idle_s, max(0.0, due - time.time()))
+            if wait > 0:
+                with anyio.move_on_after(wait):
+                    await self._wake.wait()
+                self._wake = anyio.Event()
+            else:
+                await anyio.sleep(0)
+
+
+# --- command line --------------------------------------------------------------------------------
+
+
+def add_parser(subparsers: Any) -> None:
+    """``drip-mcp outbox status|list|flush|retry-dead``."""
+    parser = subparsers.add_parser("outbox", help="inspect and drain the durable outbox")
+    parser.add_argument("--outbox", type=Path, help="outbox SQLite file (env DRIP_MCP_OUTBOX)")
+    actions = parser.add_subparsers(dest="outbox_command", required=True)
+    actions.add_parser("status", help="counts of pending, dead and sent rows")
+    listing = actions.add_parser("list", help="recent rows, newest first")
+    listing.add_argument("--dead", action="store_true", help="dead letters only")
+    listing.add_argument("--pending", action="store_true", help="pending rows only")
+    listing.add_argument("--limit", type=int, default=50)
+    flush = actions.add_parser("flush", help="send every pending row now (needs DRIP_API_KEY or --sandbox)")
+    flush.add_argument("--sandbox", action="store_true", help="deliver to the built-in sandbox")
+    flush.add_argument("--sandbox-db", type=Path, help="sandbox SQLite file (env DRIP_SANDBOX_DB)")
+    flush.add_argument("--base-url", help="Drip API URL (env DRIP_API_URL)")
+    actions.add_parser("retry-dead", help="move dead letters back to pending")
+
+
+def _outbox_path(explicit: Path | None) -> Path:
+    """The same resolution as `Settings.outbox`: flag, then DRIP_MCP_OUTBOX, then the state dir."""
+    from drip_mcp.paths import state_dir
+
+    if explicit is not None:
+        return explicit.expanduser()
+    if env := os.environ.get("DRIP_MCP_OUTBOX"):
+        return Path(env).expanduser()
+    return state_dir() / "outbox.db"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one ``outbox`` action; return the exit code."""
+    command: str = args.outbox_command
+    if command == "flush":
+        return anyio.run(_flush, args)
+    path = _outbox_path(args.outbox)
+    if not path.exists():
+        print(f"drip-mcp: no outbox at {path}", file=sys.stderr)
+        if command == "status":
+            print(json.dumps({"path": str(path), "pending": 0, "dead": 0, "sent": 0}))
+            return 0
+        return 0 if command == "list" else 1
+    with Outbox(path) as outbox:
+        if command == "status":
+            counts = outbox.counts()
+            print(json.dumps({"path": str(path), "pending": counts.pending, "dead": counts.dead, "sent": counts.sent}))
+        elif command == "list":
+            status: Status | None = "dead" if args.dead else "pending" if args.pending else None
+            for entry in outbox.entries(status=status, limit=args.limit):
+                print(json.dumps(entry.summary()))
+        elif command == "retry-dead":
+            print(f"{outbox.retry_dead()} dead letter(s) moved back to pending")
+    return 0
+
+
+async def _flush(args: argparse.Namespace) -> int:
+    from drip_mcp.server import open_client
+    from drip_mcp.settings import Settings
+
+    settings = Settings.load(
+        sandbox=args.sandbox, sandbox_db=args.sandbox_db, base_url=args.base_url, outbox=args.outbox
+    )
+    async with open_client(settings, drain=False) as client:
+        assert client.outbox is not None
+        results = await Drainer(client.outbox, client).flush()
+        for delivery in results:
+            line = {**delivery.entry.summary(), "outcome": delivery.outcome}
+            line.pop("status")
+            if delivery.error is not None:
+                line.update(last_error_code=delivery.error.code, last_status=delivery.error.status)
+            print(json.dumps(line))
+        sent = sum(d.outcome == "sent" for d in results)
+        print(f"{sent} sent, {len(results) - sent} not sent", file=sys.stderr)
+        return 0 if sent == len(results) else 1
