@@ -472,6 +472,16 @@ def _valid_ssn(text: str) -> bool:
     return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
 
 
+_PLACEHOLDER_CHARS = "*xX•.<>{}$"
+
+
+def _valid_assignment(text: str) -> bool:
+    """``password=…`` / ``api_key: …`` with a real-looking value, not a placeholder like
+    ``sk_test_...``, ``***``, ``<your-key>`` or ``${API_KEY}``."""
+    value = text.replace("=", ":", 1).split(":", 1)[1].strip(" \t\"'")
+    return "..." not in value and value.strip(_PLACEHOLDER_CHARS) != "" and value[0] not in "<$"
+
+
 def _has_digit(text: str) -> bool:
     return any(ch.isdigit() for ch in text)
 
@@ -501,6 +511,7 @@ _VALIDATORS: dict[str, Callable[[str], bool]] = {
     "openai_key": _valid_openai,
     "bearer_token": _valid_bearer,
     "basic_auth": _valid_basic,
+    "secret_assignment": _valid_assignment,
 }
 
 # Shorter strings cannot hold anything we detect ("a@b.co" is the shortest).
@@ -749,12 +760,11 @@ def _is_numeric(value: Any, depth: int = 0) -> bool:
         return True
     if isinstance(value, str):
         return len(value) <= 64 and _rx().numeric.fullmatch(value) is not None
-    if depth >= 8:  # deeper than any allowed metadata (and cycles): not numeric; the walk rejects it
-        return False
-    if isinstance(value, (list, tuple)):
-        return all(_is_numeric(v, depth + 1) for v in value)
-    if isinstance(value, Mapping):
-        return all(_is_numeric(v, depth + 1) for v in value.values())
+    if isinstance(value, (list, tuple, Mapping)):
+        if depth >= 8 or len(value) > 1024:  # cycles, deep or huge: not numeric here; the walk rejects it
+            return False
+        items = value.values() if isinstance(value, Mapping) else value
+        return all(_is_numeric(v, depth + 1) for v in items)
     return isinstance(value, (int, float))
 
 
@@ -784,12 +794,13 @@ def _json_default(obj: Any) -> Any:
 
 
 class _Walker:
-    __slots__ = ("bound", "keys", "kinds", "limits", "paths")
+    __slots__ = ("bound", "floor", "keys", "kinds", "limits", "paths")
 
     def __init__(self, limits: RedactionLimits) -> None:
         self.limits = limits
         self.keys = 0
-        self.bound = 0
+        self.bound = 0  # an upper bound of the serialized size
+        self.floor = 0  # a lower bound of the serialized size: reject huge input early
         self.paths: list[str] = []
         self.kinds: list[str] = []
 
@@ -805,6 +816,7 @@ class _Walker:
                 detail=f"is a {len(s)}-character string, over the {self.limits.max_string_length} limit",
             )
         self.bound += _str_bound(s)
+        self.floor += len(s)
 
     def walk(self, value: Any, path: str, depth: int, scan: bool) -> Any:
         """Validate `value`; if `scan`, return its sanitized copy (else None)."""
@@ -837,9 +849,9 @@ class _Walker:
                 )
             self.bound += 25
             return value
-        if isinstance(value, Mapping):
+        if t is dict or isinstance(value, Mapping):
             return self.mapping(value, path, depth + 1, scan)
-        if isinstance(value, (list, tuple)):
+        if t is list or isinstance(value, (list, tuple)):
             return self.sequence(value, path, depth + 1, scan)
         # Subclasses of JSON scalars (str/int enums ...) become the plain type.
         if isinstance(value, str):
@@ -859,6 +871,11 @@ class _Walker:
         if depth > self.limits.max_depth:
             raise MetadataRejected("too_deep", [path], detail=str(self.limits.max_depth))
         self.bound += 2 + size
+        self.floor += 1 + 2 * size  # brackets, separators and at least one byte per item
+        if self.floor > self.limits.max_bytes:
+            raise MetadataRejected(
+                "too_large", [path], detail=f"more than {self.limits.max_bytes} bytes of JSON (the limit)"
+            )
 
     def mapping(self, value: Mapping[Any, Any], path: str, depth: int, scan: bool) -> dict[str, Any] | None:
         self.enter(path, depth, len(value))
@@ -939,6 +956,6 @@ def sanitize_metadata(
             raise MetadataRejected(
                 "too_large", [path], detail=f"{size} bytes of JSON, over the {limits.max_bytes} byte limit"
             )
-    if walker.paths and MetadataPolicy(policy) is MetadataPolicy.STRICT:
+    if walker.paths and policy == MetadataPolicy.STRICT:
         raise MetadataRejected("sensitive", walker.paths, kinds=walker.kinds)
     return Sanitized(out, tuple(walker.paths))

@@ -246,8 +246,12 @@ def build_server(
 
 
 @asynccontextmanager
-async def open_client(settings: Settings) -> AsyncIterator[DripClient]:
-    """The Drip client for `settings`: the real API, or the embedded sandbox (in-process, no socket)."""
+async def open_client(settings: Settings, *, drain: bool = True) -> AsyncIterator[DripClient]:
+    """The Drip client for `settings`: the real API, or the embedded sandbox (in-process, no socket).
+
+    With `settings.outbox` set, durable writes go through that outbox and, when `drain`, a
+    background drainer delivers its pending rows for as long as the client is open.
+    """
     async with AsyncExitStack() as stack:
         if settings.sandbox:
             from drip_mcp.paths import ensure_private_dir
@@ -261,7 +265,25 @@ async def open_client(settings: Settings) -> AsyncIterator[DripClient]:
         else:
             client = DripClient.from_settings(settings)
         await stack.enter_async_context(client)
+        if settings.outbox is not None:
+            await _start_outbox(stack, settings, client, drain=drain)
         yield client
+
+
+async def _start_outbox(stack: AsyncExitStack, settings: Settings, client: DripClient, *, drain: bool) -> None:
+    """Attach the outbox to `client` and run its drainer until `stack` closes."""
+    import anyio
+
+    from drip_mcp.outbox import Drainer, open_outbox
+
+    assert settings.outbox is not None
+    outbox = stack.enter_context(open_outbox(settings.outbox))
+    target = f"sandbox:{settings.sandbox_db.resolve()}" if settings.sandbox and settings.sandbox_db else None
+    client.attach_outbox(outbox, target=target)
+    if drain:
+        group = await stack.enter_async_context(anyio.create_task_group())
+        group.start_soon(Drainer(outbox, client).run)
+        stack.callback(group.cancel_scope.cancel)
 
 
 def banner(settings: Settings, server: DripServer, transport: str) -> str:
@@ -278,6 +300,9 @@ def banner(settings: Settings, server: DripServer, transport: str) -> str:
     ]
     if key.type is KeyType.PUBLIC and len(server._allowed[KeyType.SECRET]) > len(tools):
         parts.append("webhook tools need DRIP_API_KEY=sk_...")
+    if transport == "stdio":
+        command = "python3 -m drip_mcp" + (" --sandbox" if settings.sandbox else "")
+        parts.append(f"speaking MCP on stdin/stdout: add `{command}` as an mcpServers command to connect")
     if key.is_live:
         caps = server.services.guard.describe()
         parts.append(f"LIVE key: drip_charge moves real money; caps: {', '.join(caps) if caps else 'none'}")
@@ -291,6 +316,7 @@ def serve_stdio(settings: Settings) -> None:
     async def main() -> None:
         async with open_client(settings) as client:
             server = build_server(settings, client)
+            server.services.outbox = client.outbox
             print(banner(settings, server, "stdio"), file=sys.stderr, flush=True)
             await server.run_stdio_async()
 
