@@ -19,7 +19,7 @@ from drip_mcp.settings import TOOLSETS
 __all__ = ["main"]
 
 EXIT_CONFIG = 2
-SUBCOMMANDS = ("serve", "sandbox", "tools")
+SUBCOMMANDS = ("serve", "sandbox", "tools", "outbox")
 
 
 def _serve_parser(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     tools = sub.add_parser("tools", help="print the tool manifest (tools.json) or check it")
     tools.add_argument("--check", action="store_true", help="exit 1 if tools.json is stale")
     tools.add_argument("--output", type=Path, help="write the manifest here instead of stdout")
+
+    from drip_mcp import outbox
+
+    outbox.add_parser(sub)
     return parser
 
 
@@ -94,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_sandbox(args)
         if args.command == "tools":
             return _run_tools(args)
+        if args.command == "outbox":
+            from drip_mcp import outbox
+
+            return outbox.run(args)
         return _run_serve(args)
     except ConfigurationError as exc:
         print(f"drip-mcp: {exc}", file=sys.stderr)

@@ -268,7 +268,7 @@ class ConflictError(APIStatusError):
     @property
     def existing_id(self) -> str | None:
         body = self.body if isinstance(self.body, Mapping) else {}
-        for key in ("existingCustomerId", "existingPlanId", "existingId"):
+        for key in ("existingCustomerId", "existingRunId", "existingPlanId", "existingId"):
             if isinstance(found := body.get(key), str):
                 return found
         return None

@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
+import anyio.lowlevel
 
 from drip_mcp.errors import DripError, RateLimitError
 from drip_mcp.retrying import RetryPolicy, backoff_delay
@@ -87,7 +88,7 @@ Status = Literal["pending", "sent", "dead"]
 #: How long a lease protects a row from other drainers (a live holder settles it much sooner).
 DEFAULT_LEASE_S = 600.0
 #: Backoff between delivery attempts of one row: base * 2**n, capped, with jitter.
-DEFAULT_BACKOFF = RetryPolicy(base_delay=1.0, max_delay=300.0, max_retry_after=300.0)
+DEFAULT_BACKOFF = RetryPolicy(base_delay=1.0, max_delay=60.0, max_retry_after=300.0)
 SENT_RETENTION_S = 7 * 86400.0
 
 _SCHEMA = """
@@ -116,7 +117,7 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, scope, next_attempt_at)
 """
 
 
-class Queued(Exception):  # noqa: N818 - a marker for a successful outcome, not an error
+class Queued(Exception):
     """A durable write that could not be delivered yet: stored, and to be delivered by the drainer.
 
     Raised by ``DripClient.request(durable=True)`` (and the typed methods given
@@ -285,8 +286,19 @@ class Outbox:
                 " body = excluded.body, status = 'pending', updated_at = excluded.updated_at,"
                 " lease_owner = excluded.lease_owner, lease_until = excluded.lease_until"
                 " RETURNING id",
-                (scope, endpoint, method, path, body.decode(), idempotency_key, now, now, now, self.owner,
-                 now + self.lease_s),
+                (
+                    scope,
+                    endpoint,
+                    method,
+                    path,
+                    body.decode(),
+                    idempotency_key,
+                    now,
+                    now,
+                    now,
+                    self.owner,
+                    now + self.lease_s,
+                ),
             ).fetchone()
         return int(row[0])
 
@@ -357,10 +369,11 @@ class Outbox:
                 return []
             marks = ",".join("?" * len(ids))
             conn.execute(
-                f"UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id IN ({marks})",
+                f"UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id IN ({marks})",  # noqa: S608 - only ?s
                 (self.owner, now + self.lease_s, *ids),
             )
-            rows = conn.execute(f"SELECT * FROM outbox WHERE id IN ({marks}) ORDER BY id", ids).fetchall()
+            query = f"SELECT * FROM outbox WHERE id IN ({marks}) ORDER BY id"  # noqa: S608 - only ?s
+            rows = conn.execute(query, ids).fetchall()
         return [OutboxEntry(**dict(row)) for row in rows]
 
     def recover_abandoned(self) -> int:
@@ -384,7 +397,7 @@ class Outbox:
         marks = ",".join("?" * len(gone))
         with self._write() as conn:
             cursor = conn.execute(
-                f"UPDATE outbox SET lease_owner = NULL, lease_until = NULL"
+                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL"  # noqa: S608 - only ?s
                 f" WHERE status = 'pending' AND lease_owner IN ({marks})",
                 gone,
             )
@@ -547,7 +560,7 @@ class Drainer:
                     await self._wake.wait()
                 self._wake = anyio.Event()
             else:
-                await anyio.sleep(0)
+                await anyio.lowlevel.checkpoint()
 
 
 # --- command line --------------------------------------------------------------------------------

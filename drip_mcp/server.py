@@ -254,12 +254,17 @@ async def open_client(settings: Settings, *, drain: bool = True) -> AsyncIterato
     """
     async with AsyncExitStack() as stack:
         if settings.sandbox:
+            import os
+
             from drip_mcp.paths import ensure_private_dir
-            from drip_mcp.sandbox import Sandbox, SandboxConfig
+            from drip_mcp.sandbox import FaultConfig, Sandbox, SandboxConfig
 
             assert settings.sandbox_db is not None
             ensure_private_dir(settings.sandbox_db.parent)
-            sandbox = await stack.enter_async_context(Sandbox(SandboxConfig(db_path=settings.sandbox_db)))
+            faults = FaultConfig.from_env(os.environ)  # DRIP_SANDBOX_*: as `drip-mcp sandbox` does
+            sandbox = await stack.enter_async_context(
+                Sandbox(SandboxConfig(db_path=settings.sandbox_db, faults=faults))
+            )
             client = DripClient.from_settings(settings, transport=sandbox.transport())
             client.base_url, client.root_url = "http://sandbox.local/v1", "http://sandbox.local"
         else:

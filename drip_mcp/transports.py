@@ -29,7 +29,8 @@ uvicorn. The app is safe by default:
 Scaling out (``--workers N``, which needs ``--stateless``) runs uvicorn with
 the import string ``drip_mcp.transports:app_factory``; each worker process
 rebuilds settings and options from ``DRIP_MCP_HTTP_CONFIG`` (JSON, no secrets),
-the key from ``DRIP_API_KEY`` and the token from ``DRIP_MCP_AUTH_TOKEN``, which
+the key from ``DRIP_API_KEY``, the token from ``DRIP_MCP_AUTH_TOKEN`` and its
+log level from ``DRIP_MCP_LOG_LEVEL``, which
 `serve_http` sets before spawning them. See ``docs/deployment.md``.
 """
 
@@ -89,6 +90,7 @@ logger = logging.getLogger("drip_mcp.transports")
 
 AUTH_TOKEN_ENV = "DRIP_MCP_AUTH_TOKEN"  # noqa: S105 - the variable's name, not a token
 CONFIG_ENV = "DRIP_MCP_HTTP_CONFIG"
+LOG_LEVEL_ENV = "DRIP_MCP_LOG_LEVEL"
 TENANT_POOL_SIZE = 256
 GRACEFUL_SHUTDOWN_S = 10.0
 HEALTH_PATH = "/health"
@@ -173,6 +175,8 @@ class HttpOptions:
                 "--workers > 1 needs --transport streamable-http --stateless (sessions live in one process; "
                 "add --json-response too for plain JSON replies)"
             )
+        if self.workers > 1 and self.port == 0:
+            raise ConfigurationError("--workers > 1 needs an explicit --port (the workers share one listening socket)")
         if self.auth_token is not None and self.per_request_key:
             raise ConfigurationError(
                 "--auth-token and --per-request-key both use the Authorization header: choose one "
@@ -353,10 +357,13 @@ class _AuthMiddleware:
             return
         try:
             key = ApiKey(presented)
+        except ConfigurationError:  # its message would show part of the key: use our own
+            await _unauthorized(send, f"Invalid Drip key in Authorization header: {KEY_FORMAT_HINT}.", invalid=True)
+            return
+        try:
             client = self._tenants.pool.client_for(key)
-        except ConfigurationError as exc:
-            reason = KEY_FORMAT_HINT if "malformed" in str(exc) else str(exc)
-            await _unauthorized(send, f"Invalid Drip key in Authorization header: {reason}.", invalid=True)
+        except ConfigurationError as exc:  # e.g. a live key against the sandbox
+            await _unauthorized(send, f"Drip key refused: {exc}.", invalid=True)
             return
         fp = key_fingerprint(key)
         # The SDK binds each session to this principal: another key cannot use it (404).
@@ -530,6 +537,7 @@ def _export_config(settings: Settings, options: HttpOptions, environ: MutableMap
         environ["DRIP_API_KEY"] = settings.api_key.reveal()
     else:
         environ.pop("DRIP_API_KEY", None)
+    environ[LOG_LEVEL_ENV] = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     if options.auth_token is not None:
         environ[AUTH_TOKEN_ENV] = options.auth_token
     else:
@@ -551,10 +559,14 @@ def _import_config(environ: Mapping[str, str]) -> tuple[Settings, HttpOptions]:
 def app_factory() -> Starlette:
     """uvicorn ``--factory`` entry for worker processes (``drip_mcp.transports:app_factory``).
 
-    Reads ``DRIP_MCP_HTTP_CONFIG``, ``DRIP_API_KEY`` and ``DRIP_MCP_AUTH_TOKEN``,
-    which `serve_http` sets before spawning the workers.
+    Reads ``DRIP_MCP_HTTP_CONFIG``, ``DRIP_API_KEY``, ``DRIP_MCP_AUTH_TOKEN`` and
+    ``DRIP_MCP_LOG_LEVEL``, which `serve_http` sets before spawning the workers.
     """
+    from drip_mcp.logs import configure_logging
+
     settings, options = _import_config(os.environ)
+    secrets = [settings.api_key.reveal() if settings.api_key else "", options.auth_token or ""]
+    configure_logging(os.environ.get(LOG_LEVEL_ENV, "WARNING"), secrets=secrets)
     return build_http_app(settings, options)
 
 

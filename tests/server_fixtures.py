@@ -35,7 +35,9 @@ __all__ = [
     "SentRequest",
     "assert_error",
     "assert_ok",
+    "file_exists",
     "open_harness",
+    "read_secret_file",
 ]
 
 SK = "sk_test_serversuite0001"
@@ -153,7 +155,7 @@ def assert_error(result: Any, code: str, *, api_key: str | None = None) -> dict[
     assert isinstance(structured, dict)
     assert set(structured) == {"error"}
     error: dict[str, Any] = structured["error"]
-    assert ERROR_KEYS <= set(error), error
+    assert set(error) >= ERROR_KEYS, error
     assert error["code"] == code, error
     assert isinstance(error["message"], str)
     assert error["message"]
@@ -165,6 +167,15 @@ def assert_error(result: Any, code: str, *, api_key: str | None = None) -> dict[
     if api_key is not None:
         assert api_key not in text
     return error
+
+
+def read_secret_file(path: str | Path) -> str:
+    """The secret stored in a webhook secret file (sync: tests call it from async code)."""
+    return Path(path).read_text(encoding="utf-8").strip()
+
+
+def file_exists(path: str | Path) -> bool:
+    return Path(path).exists()
 
 
 def _accept_delivery(sink: list[httpx2.Request]) -> httpx2.MockTransport:

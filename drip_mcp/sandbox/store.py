@@ -738,10 +738,19 @@ class Store:
     def _insert_run(self, fields: Record, workflow: Record, *, status: str = "PENDING") -> Record:
         self._customer_row(fields["customer_id"])
         external_run_id = fields.get("external_run_id")
-        if external_run_id is not None and self._one(
-            "SELECT id FROM runs WHERE external_run_id = ?", (external_run_id,)
-        ):
-            raise ApiError(409, "DUPLICATE_RUN", f"A run with externalRunId '{external_run_id}' already exists")
+        existing = (
+            self._one("SELECT id FROM runs WHERE external_run_id = ?", (external_run_id,))
+            if external_run_id is not None
+            else None
+        )
+        if existing is not None:
+            # Like existingCustomerId on a duplicate customer: lets a retrying client find the run it made.
+            raise ApiError(
+                409,
+                "DUPLICATE_RUN",
+                f"A run with externalRunId '{external_run_id}' already exists",
+                extra={"existingRunId": existing["id"]},
+            )
         now_s = time.time()
         now = iso_at(now_s)
         run_id = new_id()

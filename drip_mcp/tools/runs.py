@@ -10,6 +10,7 @@ from pydantic import AliasChoices, ConfigDict, Field
 
 from drip_mcp.keys import KeyType
 from drip_mcp.models import EndRunResult, RunStatus
+from drip_mcp.outbox import Queued
 from drip_mcp.tools.base import (
     CustomerId,
     IdempotencyKey,
@@ -107,18 +108,22 @@ class RecordRunOutput(MutationResult):
 
 async def record_run(ctx: ToolContext, inp: RecordRunInput) -> RecordRunOutput:
     events = [wire_event(ctx, e, f"events[{i}]") for i, e in enumerate(inp.events)]
-    reply = await ctx.client.record_run(
-        customer_id=inp.customer_id,
-        workflow=inp.workflow,
-        events=events,
-        status=inp.status,
-        error_message=inp.error_message,
-        error_code=inp.error_code,
-        external_run_id=inp.external_run_id,
-        correlation_id=inp.correlation_id,
-        metadata=ctx.clean_metadata(inp.metadata),
-        idempotency_key=inp.idempotency_key,
-    )
+    try:
+        reply = await ctx.client.record_run(
+            customer_id=inp.customer_id,
+            workflow=inp.workflow,
+            events=events,
+            status=inp.status,
+            error_message=inp.error_message,
+            error_code=inp.error_code,
+            external_run_id=inp.external_run_id,
+            correlation_id=inp.correlation_id,
+            metadata=ctx.clean_metadata(inp.metadata),
+            idempotency_key=inp.idempotency_key,
+            durable=True,
+        )
+    except Queued as queued:
+        return RecordRunOutput(status="queued", idempotency_key=queued.idempotency_key, redacted_paths=ctx.redacted)
     r = reply.data
     return RecordRunOutput(
         run_id=r.run.id,
@@ -209,16 +214,26 @@ class EmitEventOutput(MutationResult):
 
 
 async def emit_event(ctx: ToolContext, inp: EmitEventInput) -> EmitEventOutput:
-    reply = await ctx.client.emit_event(
-        run_id=inp.run_id,
-        event_type=inp.event_type,
-        quantity=inp.quantity,
-        units=inp.units,
-        description=inp.description,
-        cost_units=inp.cost_units,
-        metadata=ctx.clean_metadata(inp.metadata),
-        idempotency_key=inp.idempotency_key,
-    )
+    try:
+        reply = await ctx.client.emit_event(
+            run_id=inp.run_id,
+            event_type=inp.event_type,
+            quantity=inp.quantity,
+            units=inp.units,
+            description=inp.description,
+            cost_units=inp.cost_units,
+            metadata=ctx.clean_metadata(inp.metadata),
+            idempotency_key=inp.idempotency_key,
+            durable=True,
+        )
+    except Queued as queued:
+        return EmitEventOutput(
+            status="queued",
+            run_id=inp.run_id,
+            event_type=inp.event_type,
+            idempotency_key=queued.idempotency_key,
+            redacted_paths=ctx.redacted,
+        )
     return EmitEventOutput(
         event_id=reply.data.id,
         run_id=reply.data.run_id,
@@ -256,7 +271,12 @@ async def emit_events_batch(ctx: ToolContext, inp: EmitEventsBatchInput) -> Emit
         # Per-event keys derive from the batch key, so a retried batch deduplicates event by event.
         wire.setdefault("idempotencyKey", f"{batch_key}:{i}")
         events.append(wire)
-    reply = await ctx.client.emit_events_batch(events=events, idempotency_key=batch_key)
+    try:
+        reply = await ctx.client.emit_events_batch(events=events, idempotency_key=batch_key, durable=True)
+    except Queued as queued:
+        return EmitEventsBatchOutput(
+            status="queued", idempotency_key=queued.idempotency_key, redacted_paths=ctx.redacted
+        )
     r = reply.data
     return EmitEventsBatchOutput(
         created=r.created,
@@ -302,14 +322,18 @@ def _end_output(run_id: str, r: EndRunResult | None, key: str, ctx: ToolContext)
 
 
 async def end_run(ctx: ToolContext, inp: EndRunInput) -> EndRunOutput:
-    reply = await ctx.client.end_run(
-        inp.run_id,
-        status=inp.status,
-        error_message=inp.error_message,
-        error_code=inp.error_code,
-        metadata=ctx.clean_metadata(inp.metadata),
-        idempotency_key=inp.idempotency_key,
-    )
+    try:
+        reply = await ctx.client.end_run(
+            inp.run_id,
+            status=inp.status,
+            error_message=inp.error_message,
+            error_code=inp.error_code,
+            metadata=ctx.clean_metadata(inp.metadata),
+            idempotency_key=inp.idempotency_key,
+            durable=True,
+        )
+    except Queued as queued:
+        return _end_output(inp.run_id, None, queued.idempotency_key, ctx)
     return _end_output(inp.run_id, reply.data, reply.idempotency_key, ctx)
 
 

@@ -34,6 +34,13 @@ class PingOutput(ToolOutput):
     spend_caps: list[str] = Field(default_factory=list, description="Operator caps on charges, if any.")
     confirm_charges: bool = False
     version: str = __version__
+    # --- durable outbox (drip_mcp.outbox) ---
+    outbox_pending: int | None = Field(
+        default=None, description="Queued usage/run writes not yet delivered to Drip (None: no outbox)."
+    )
+    outbox_dead: int | None = Field(
+        default=None, description="Queued writes Drip refused (dead letters): `drip-mcp outbox list --dead`."
+    )
 
 
 async def ping(ctx: ToolContext, inp: PingInput) -> PingOutput:
@@ -52,7 +59,14 @@ async def ping(ctx: ToolContext, inp: PingInput) -> PingOutput:
     if key.is_live:
         active = "; ".join(caps) if caps else "none (consider --read-only or --max-charge-usdc)"
         warnings.append(f"LIVE key: drip_charge moves real money. Active caps: {active}.")
+    # --- durable outbox ---
+    outbox = ctx.services.outbox or ctx.client.outbox
+    counts = outbox.counts() if outbox is not None else None
+    if counts is not None and counts.dead:
+        warnings.append(f"{counts.dead} queued write(s) were refused by Drip: see `drip-mcp outbox list --dead`.")
     return PingOutput(
+        outbox_pending=counts.pending if counts else None,
+        outbox_dead=counts.dead if counts else None,
         ok=ok,
         api_status=status,
         latency_ms=latency,

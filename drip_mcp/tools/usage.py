@@ -12,6 +12,7 @@ from pydantic import Field
 from drip_mcp.errors import DripError
 from drip_mcp.keys import KeyType
 from drip_mcp.models import CostEstimate, Money
+from drip_mcp.outbox import Queued
 from drip_mcp.tools.base import (
     CustomerId,
     IdempotencyKey,
@@ -55,15 +56,26 @@ class TrackUsageOutput(MutationResult):
 
 async def track_usage(ctx: ToolContext, inp: TrackUsageInput) -> TrackUsageOutput:
     metadata = ctx.clean_metadata(inp.metadata)
-    reply = await ctx.client.track_usage(
-        customer_id=inp.customer_id,
-        meter=inp.meter,
-        quantity=inp.quantity,
-        units=inp.units,
-        description=inp.description,
-        metadata=metadata,
-        idempotency_key=inp.idempotency_key,
-    )
+    try:
+        reply = await ctx.client.track_usage(
+            customer_id=inp.customer_id,
+            meter=inp.meter,
+            quantity=inp.quantity,
+            units=inp.units,
+            description=inp.description,
+            metadata=metadata,
+            idempotency_key=inp.idempotency_key,
+            durable=True,
+        )
+    except Queued as queued:
+        return TrackUsageOutput(
+            status="queued",
+            customer_id=inp.customer_id,
+            meter=inp.meter,
+            quantity=inp.quantity,
+            idempotency_key=queued.idempotency_key,
+            redacted_paths=ctx.redacted,
+        )
     return TrackUsageOutput(
         status="recorded",
         usage_event_id=reply.data.usage_event_id,
@@ -131,7 +143,10 @@ async def track_usage_batch(ctx: ToolContext, inp: TrackUsageBatchInput) -> Trac
                     description=event.description,
                     metadata=cleaned[index],
                     idempotency_key=event.idempotency_key,
+                    durable=True,
                 )
+            except Queued as queued:
+                results[index] = BatchItemResult(index=index, status="queued", idempotency_key=queued.idempotency_key)
             except DripError as exc:
                 results[index] = BatchItemResult(
                     index=index, status="failed", idempotency_key=exc.idempotency_key, error=exc.to_dict()

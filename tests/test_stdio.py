@@ -1,0 +1,115 @@
+"""The real thing: ``python -m drip_mcp --sandbox`` as a subprocess, spoken to over stdio."""
+
+from __future__ import annotations
+
+import os
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters, stdio_client
+from server_fixtures import assert_error, assert_ok
+
+from drip_mcp.tools import TOOLS_BY_NAME
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parent.parent
+SK = "sk_test_stdiosuite00001"
+DEADLINE_S = 20
+
+
+def server_params(tmp_path: Path, *, api_key: str | None) -> StdioServerParameters:
+    env = {k: v for k, v in os.environ.items() if k != "DRIP_API_KEY"}
+    env["DRIP_MCP_STATE_DIR"] = str(tmp_path / "state")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    if api_key is not None:
+        env["DRIP_API_KEY"] = api_key
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "drip_mcp", "--sandbox", "--sandbox-db", str(tmp_path / "sandbox.db")],
+        env=env,
+        cwd=str(REPO),
+    )
+
+
+async def ok(client: Client, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return assert_ok(name, await client.call_tool(name, arguments), api_key=SK)
+
+
+async def test_stdio_full_flow_against_the_sandbox(tmp_path: Path) -> None:
+    with anyio.fail_after(DEADLINE_S):
+        async with Client(server_params(tmp_path, api_key=SK), read_timeout_seconds=10) as client:
+            names = [t.name for t in (await client.list_tools()).tools]
+            assert "drip_charge" in names
+            assert "drip_create_webhook" in names
+
+            created = await ok(client, "drip_create_customer", {"external_customer_id": "stdio-user"})
+            customer_id = created["customer"]["id"]
+            tracked = await ok(
+                client, "drip_track_usage", {"customer_id": customer_id, "meter": "tokens", "quantity": 50}
+            )
+            assert tracked["status"] == "recorded"
+            before = await ok(client, "drip_get_balance", {"customer_id": customer_id})
+            charged = await ok(client, "drip_charge", {"customer_id": customer_id, "meter": "api_calls", "quantity": 3})
+            assert charged["amount_usdc"] == "0.003000"
+            after = await ok(client, "drip_get_balance", {"customer_id": customer_id})
+            assert before["balance_usdc"] == "100.000000"
+            assert after["balance_usdc"] == "99.997000"
+            assert Decimal(before["balance_usdc"]) - Decimal(after["balance_usdc"]) == Decimal(charged["amount_usdc"])
+
+            recorded = await ok(
+                client,
+                "drip_record_run",
+                {
+                    "customer_id": customer_id,
+                    "workflow": "stdio_agent",
+                    "events": [{"event_type": "llm_call", "quantity": 3}, {"eventType": "tool_call"}],
+                },
+            )
+            timeline = await ok(client, "drip_get_run_timeline", {"run_id": recorded["run_id"]})
+            assert timeline["status"] == "COMPLETED"
+            assert [e["event_type"] for e in timeline["events"]] == ["llm_call", "tool_call"]
+
+            error = assert_error(
+                await client.call_tool(
+                    "drip_charge", {"customer_id": customer_id, "meter": "api_calls", "quantity": 0}
+                ),
+                "VALIDATION_ERROR",
+                api_key=SK,
+            )
+            assert error["details"][0]["path"] == "quantity"
+    assert (tmp_path / "sandbox.db").exists()
+
+
+async def test_stdio_without_a_key_uses_a_public_sandbox_key_and_says_so_on_stderr(tmp_path: Path) -> None:
+    errlog_path = tmp_path / "stderr.log"
+    with errlog_path.open("w+", encoding="utf-8") as errlog, anyio.fail_after(DEADLINE_S):
+        params = server_params(tmp_path, api_key=None)
+        async with Client(stdio_client(params, errlog=errlog), read_timeout_seconds=10) as client:
+            names = [t.name for t in (await client.list_tools()).tools]
+            ping = assert_ok("drip_ping", await client.call_tool("drip_ping", {}))
+            refused = await client.call_tool("drip_list_webhooks", {})
+    banner = [line for line in errlog_path.read_text(encoding="utf-8").splitlines() if line.startswith("drip-mcp")]
+    assert not [n for n in names if "webhook" in n]
+    assert "drip_track_usage" in names
+    assert (ping["key_type"], ping["key_mode"], ping["sandbox"]) == ("public", "test", True)
+    assert_error(refused, "PUBLIC_KEY_NOT_ALLOWED")
+    assert len(banner) == 1
+    assert "sandbox" in banner[0]
+    assert "public" in banner[0]
+
+
+async def test_stdio_banner_masks_the_key(tmp_path: Path) -> None:
+    errlog_path = tmp_path / "stderr.log"
+    with errlog_path.open("w+", encoding="utf-8") as errlog, anyio.fail_after(DEADLINE_S):
+        async with Client(stdio_client(server_params(tmp_path, api_key=SK), errlog=errlog)) as client:
+            listed = await client.list_tools()
+    stderr = errlog_path.read_text(encoding="utf-8")
+    assert SK not in stderr
+    assert SK[:8] + "…" + SK[-4:] in stderr
+    assert "sandbox" in stderr
+    assert len(listed.tools) == len(TOOLS_BY_NAME)
