@@ -39,6 +39,7 @@ from drip_mcp import models as m
 from drip_mcp._version import __version__
 from drip_mcp.errors import (
     ConfigurationError,
+    ConflictError,
     DripConnectionError,
     DripError,
     DripTimeoutError,
@@ -314,6 +315,10 @@ class DripClient:
         )
         try:
             data = await self._send(ep, url, content, query, headers, key, self.retry.max_retries)
+        except ConflictError:
+            # 409 on a write with our key: an earlier attempt (response lost) already landed it.
+            outbox.mark_sent(entry)
+            raise
         except DripError as exc:
             if not exc.retryable:
                 outbox.bury(entry, exc)

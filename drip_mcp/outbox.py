@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 import anyio.lowlevel
 
-from drip_mcp.errors import DripError, RateLimitError
+from drip_mcp.errors import ConflictError, DripError, RateLimitError
 from drip_mcp.retrying import RetryPolicy, backoff_delay
 
 if TYPE_CHECKING:
@@ -496,6 +496,10 @@ class Drainer:
         """One attempt at one leased row; settle it."""
         try:
             await self.client.replay(endpoint=entry.endpoint, path=entry.path, body=entry.body.encode())
+        except ConflictError:
+            # 409 on a replay: the run (or run end) this row carries already landed on an earlier attempt.
+            self.outbox.mark_sent(entry.id)
+            return Delivery(entry, "sent")
         except DripError as exc:
             if exc.retryable:
                 self.outbox.defer(entry.id, exc)

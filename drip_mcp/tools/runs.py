@@ -8,8 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, ConfigDict, Field
 
+from drip_mcp.client import new_idempotency_key
+from drip_mcp.errors import ConflictError
 from drip_mcp.keys import KeyType
-from drip_mcp.models import EndRunResult, RunStatus
+from drip_mcp.models import EndRunResult, RunDetails, RunStatus
 from drip_mcp.outbox import Queued
 from drip_mcp.tools.base import (
     CustomerId,
@@ -106,8 +108,24 @@ class RecordRunOutput(MutationResult):
     summary: str | None = None
 
 
+def run_keys(inp: RecordRunInput | StartRunInput, prefix: str) -> tuple[str, str]:
+    """The idempotency key and the external run id for a run write.
+
+    Drip deduplicates runs by ``externalRunId``, not by ``idempotencyKey``. Without a caller's
+    external_run_id, one derived from the idempotency key makes a retried (or replayed) write
+    find the run it already created instead of creating a second one.
+    """
+    key = inp.idempotency_key or new_idempotency_key(prefix)
+    return key, inp.external_run_id or f"idem_{key}"
+
+
 async def record_run(ctx: ToolContext, inp: RecordRunInput) -> RecordRunOutput:
-    events = [wire_event(ctx, e, f"events[{i}]") for i, e in enumerate(inp.events)]
+    key, external_run_id = run_keys(inp, "rec")
+    events = []
+    for i, event in enumerate(inp.events):
+        wire = wire_event(ctx, event, f"events[{i}]")
+        wire.setdefault("idempotencyKey", f"{key}:{i}")
+        events.append(wire)
     try:
         reply = await ctx.client.record_run(
             customer_id=inp.customer_id,
@@ -116,14 +134,28 @@ async def record_run(ctx: ToolContext, inp: RecordRunInput) -> RecordRunOutput:
             status=inp.status,
             error_message=inp.error_message,
             error_code=inp.error_code,
-            external_run_id=inp.external_run_id,
+            external_run_id=external_run_id,
             correlation_id=inp.correlation_id,
             metadata=ctx.clean_metadata(inp.metadata),
-            idempotency_key=inp.idempotency_key,
+            idempotency_key=key,
             durable=True,
         )
     except Queued as queued:
         return RecordRunOutput(status="queued", idempotency_key=queued.idempotency_key, redacted_paths=ctx.redacted)
+    except ConflictError as exc:
+        run = await _existing_run(ctx, exc)
+        return RecordRunOutput(
+            run_id=run.id,
+            workflow_id=run.workflow_id,
+            workflow_name=run.workflow_name,
+            run_status=run.status,
+            duration_ms=run.duration_ms,
+            events_duplicates=len(events),
+            summary="This run was already recorded; nothing new was written.",
+            idempotency_key=key,
+            is_duplicate=True,
+            redacted_paths=ctx.redacted,
+        )
     r = reply.data
     return RecordRunOutput(
         run_id=r.run.id,
@@ -138,6 +170,13 @@ async def record_run(ctx: ToolContext, inp: RecordRunInput) -> RecordRunOutput:
         is_duplicate=r.events.created == 0 and r.events.duplicates > 0,
         redacted_paths=ctx.redacted,
     )
+
+
+async def _existing_run(ctx: ToolContext, exc: ConflictError) -> RunDetails:
+    """The run a duplicate ``externalRunId`` points at; re-raise when Drip did not say which."""
+    if exc.code != "DUPLICATE_RUN" or exc.existing_id is None:
+        raise exc
+    return await ctx.client.get_run(exc.existing_id)
 
 
 # --- step by step: start, events, end ----------------------------------------------------------
@@ -175,15 +214,28 @@ async def resolve_workflow(ctx: ToolContext, ref: str) -> str:
 
 
 async def start_run(ctx: ToolContext, inp: StartRunInput) -> StartRunOutput:
+    key, external_run_id = run_keys(inp, "run")
     workflow_id = await resolve_workflow(ctx, inp.workflow)
-    reply = await ctx.client.start_run(
-        customer_id=inp.customer_id,
-        workflow_id=workflow_id,
-        external_run_id=inp.external_run_id,
-        correlation_id=inp.correlation_id,
-        metadata=ctx.clean_metadata(inp.metadata),
-        idempotency_key=inp.idempotency_key,
-    )
+    try:
+        reply = await ctx.client.start_run(
+            customer_id=inp.customer_id,
+            workflow_id=workflow_id,
+            external_run_id=external_run_id,
+            correlation_id=inp.correlation_id,
+            metadata=ctx.clean_metadata(inp.metadata),
+            idempotency_key=key,
+        )
+    except ConflictError as exc:
+        run = await _existing_run(ctx, exc)
+        return StartRunOutput(
+            run_id=run.id,
+            workflow_id=run.workflow_id,
+            workflow_name=run.workflow_name,
+            run_status=run.status,
+            idempotency_key=key,
+            is_duplicate=True,
+            redacted_paths=ctx.redacted,
+        )
     r = reply.data
     return StartRunOutput(
         run_id=r.id,
@@ -258,7 +310,6 @@ class EmitEventsBatchOutput(MutationResult):
 
 
 async def emit_events_batch(ctx: ToolContext, inp: EmitEventsBatchInput) -> EmitEventsBatchOutput:
-    from drip_mcp.client import new_idempotency_key
     from drip_mcp.errors import InvalidInputError
 
     batch_key = inp.idempotency_key or new_idempotency_key("evtb")
@@ -307,7 +358,9 @@ class EndRunOutput(MutationResult):
     total_cost_units: Decimal | None = None
 
 
-def _end_output(run_id: str, r: EndRunResult | None, key: str, ctx: ToolContext) -> EndRunOutput:
+def _end_output(
+    run_id: str, r: EndRunResult | None, key: str, ctx: ToolContext, *, duplicate: bool = False
+) -> EndRunOutput:
     return EndRunOutput(
         run_id=run_id,
         run_status=r.status if r else None,
@@ -317,6 +370,7 @@ def _end_output(run_id: str, r: EndRunResult | None, key: str, ctx: ToolContext)
         total_cost_units=r.total_cost_units if r else None,
         idempotency_key=key,
         status="recorded" if r else "queued",
+        is_duplicate=duplicate,
         redacted_paths=ctx.redacted,
     )
 
@@ -334,6 +388,22 @@ async def end_run(ctx: ToolContext, inp: EndRunInput) -> EndRunOutput:
         )
     except Queued as queued:
         return _end_output(inp.run_id, None, queued.idempotency_key, ctx)
+    except ConflictError as exc:
+        # Ended already: with the same status that is this call's own earlier attempt (or an equivalent
+        # one), so report it as a duplicate; with another status it is a real conflict.
+        run = await ctx.client.get_run(inp.run_id)
+        if run.status != inp.status or exc.idempotency_key is None:
+            raise
+        ended = EndRunResult(
+            id=run.id,
+            status=run.status,
+            started_at=run.started_at,
+            ended_at=run.ended_at,
+            duration_ms=run.duration_ms,
+            event_count=run.totals.event_count,
+            total_cost_units=run.totals.total_cost_units,
+        )
+        return _end_output(inp.run_id, ended, exc.idempotency_key, ctx, duplicate=True)
     return _end_output(inp.run_id, reply.data, reply.idempotency_key, ctx)
 
 
@@ -509,7 +579,8 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         "Record a whole agent run in one call: workflow (slug or id; unknown slugs are created), its events "
         "and the final status. Use it when the run is already over; use drip_start_run / drip_emit_event / "
         "drip_end_run to record as you go. Event keys may be snake_case or camelCase; extra keys go into the "
-        "event's metadata." + _LEDGER + _RETRY,
+        "event's metadata. Without external_run_id, one is derived from the idempotency key, so a retry with "
+        "the same idempotency_key finds the recorded run instead of making a second one." + _LEDGER + _RETRY,
         record_run,
         RecordRunInput,
         RecordRunOutput,
@@ -552,7 +623,8 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         "drip_end_run",
         "End a run",
         "Finish a run with COMPLETED, FAILED, CANCELLED or TIMEOUT; Drip stamps the end time and totals. "
-        "Ending an already-ended run is an error and changes nothing." + _LEDGER + _RETRY,
+        "Ending it again with the same status reports a duplicate; with another status it is a CONFLICT "
+        "error. Changes nothing either way." + _LEDGER + _RETRY,
         end_run,
         EndRunInput,
         EndRunOutput,
