@@ -125,7 +125,8 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
 
     key = inp.idempotency_key
     if settings.confirm_charges:
-        token_args = {**base, "metadata": metadata}
+        # Bound to the account too: with per-request keys, one tenant's token is useless to another.
+        token_args = {**base, "metadata": metadata, "account": ctx.client.api_key.fingerprint}
         shown = "an unknown amount" if amount is None else f"{format_money(amount)} USDC"
         if _supports_elicitation(ctx):
             question = f"Charge customer {inp.customer_id} {shown} for {inp.quantity} {inp.meter}? This moves money."

@@ -48,7 +48,7 @@ from drip_mcp.errors import (
     error_from_response,
 )
 from drip_mcp.keys import ApiKey, KeyType
-from drip_mcp.outbox import Outbox, Queued, key_fingerprint
+from drip_mcp.outbox import Outbox, Queued
 from drip_mcp.retrying import (
     RetryPolicy,
     backoff_delay,
@@ -264,7 +264,7 @@ class DripClient:
         Rows are scoped to `target` (default: the base URL) and a one-way fingerprint of the key.
         """
         self.outbox = outbox
-        self.outbox_scope = f"{target or self.base_url}|{key_fingerprint(self._key)}"
+        self.outbox_scope = f"{target or self.base_url}|{self._key.fingerprint}"
 
     async def aclose(self) -> None:
         if self._owns_http:

@@ -14,6 +14,7 @@ header). ``repr()``, ``str()`` and f-strings show the masked form
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 
 from drip_mcp.errors import ConfigurationError
@@ -67,6 +68,11 @@ class ApiKey:
     @property
     def masked(self) -> str:
         return mask_key(self._raw)
+
+    @property
+    def fingerprint(self) -> str:
+        """A one-way tag of the key (SHA-256, truncated): tells keys apart without storing or logging them."""
+        return hashlib.sha256(b"drip-mcp-key\0" + self._raw.encode()).hexdigest()[:24]
 
     @property
     def is_live(self) -> bool:

@@ -42,7 +42,6 @@ Operators: ``drip-mcp outbox status|list|flush|retry-dead`` (`add_parser`, `run`
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
@@ -66,7 +65,6 @@ from drip_mcp.retrying import RetryPolicy, backoff_delay
 
 if TYPE_CHECKING:
     from drip_mcp.client import DripClient
-    from drip_mcp.keys import ApiKey
 
 __all__ = [
     "Delivery",
@@ -76,7 +74,6 @@ __all__ = [
     "OutboxEntry",
     "Queued",
     "add_parser",
-    "key_fingerprint",
     "open_outbox",
     "run",
 ]
@@ -184,11 +181,6 @@ class OutboxCounts:
 
 def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-def key_fingerprint(key: ApiKey) -> str:
-    """A one-way, non-reversible tag of the key (for scoping rows; the key itself is never stored)."""
-    return hashlib.sha256(b"drip-mcp-outbox\0" + key.reveal().encode()).hexdigest()[:16]
 
 
 def _new_owner() -> str:

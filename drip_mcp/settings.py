@@ -163,14 +163,16 @@ class Settings:
         env = os.environ if environ is None else environ
 
         raw_key = api_key if api_key is not None else env.get("DRIP_API_KEY", "")
-        if not raw_key.strip():
-            if not sandbox:
-                raise ConfigurationError(
-                    f"DRIP_API_KEY is not set: {KEY_FORMAT_HINT} (or run with --sandbox to try drip-mcp offline)"
-                )
-            raw_key = SANDBOX_PUBLIC_KEY
-        key = ApiKey(raw_key)
-        if sandbox and key.is_live:
+        key: ApiKey | None = None
+        if raw_key.strip():
+            key = ApiKey(raw_key)
+        elif sandbox:
+            key = ApiKey(SANDBOX_PUBLIC_KEY)
+        elif require_key:
+            raise ConfigurationError(
+                f"DRIP_API_KEY is not set: {KEY_FORMAT_HINT} (or run with --sandbox to try drip-mcp offline)"
+            )
+        if sandbox and key is not None and key.is_live:
             raise ConfigurationError("the sandbox takes test keys only (pk_test_... or sk_test_...)")
 
         url = base_url or env.get("DRIP_API_URL") or env.get("DRIP_BASE_URL") or DEFAULT_BASE_URL

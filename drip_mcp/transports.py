@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import hmac
 import ipaddress
 import json
@@ -224,11 +223,6 @@ class HttpOptions:
 _current_client: ContextVar[DripClient | None] = ContextVar("drip_mcp_current_client", default=None)
 
 
-def key_fingerprint(key: ApiKey) -> str:
-    """SHA-256 of the key: how tenants are stored and told apart (the raw key is never a dict key or logged)."""
-    return hashlib.sha256(key.reveal().encode()).hexdigest()
-
-
 class TenantPool:
     """A bounded LRU of `DripClient`s, one per Drip key, all sharing one HTTP pool."""
 
@@ -257,7 +251,7 @@ class TenantPool:
 
     def client_for(self, key: ApiKey) -> DripClient:
         """The client for `key` (made on first use; the least recently used one is dropped when full)."""
-        fp = key_fingerprint(key)
+        fp = key.fingerprint
         client = self._clients.get(fp)
         if client is not None:
             self._clients.move_to_end(fp)
@@ -365,7 +359,7 @@ class _AuthMiddleware:
         except ConfigurationError as exc:  # e.g. a live key against the sandbox
             await _unauthorized(send, f"Drip key refused: {exc}.", invalid=True)
             return
-        fp = key_fingerprint(key)
+        fp = key.fingerprint
         # The SDK binds each session to this principal: another key cannot use it (404).
         scope["user"] = AuthenticatedUser(
             AccessToken(token=fp, client_id=f"drip-key-{fp[:32]}", scopes=[key.type.value])

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own state directory and a clean Drip environment."""
     state = tmp_path / "state"
     monkeypatch.setenv("DRIP_MCP_STATE_DIR", str(state))
@@ -31,4 +30,4 @@ def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
         "DRIP_SESSION_BUDGET_USDC",
     ):
         monkeypatch.delenv(name, raising=False)
-    yield state
+    return state

@@ -22,7 +22,7 @@ from drip_mcp.cli import main
 from drip_mcp.client import DripClient
 from drip_mcp.errors import InternalServerError, NotFoundError, UnprocessableEntityError
 from drip_mcp.keys import ApiKey
-from drip_mcp.outbox import Drainer, Outbox, Queued, key_fingerprint
+from drip_mcp.outbox import Drainer, Outbox, Queued
 from drip_mcp.sandbox import Store
 from drip_mcp.server import build_server
 from drip_mcp.settings import SANDBOX_PUBLIC_KEY, Settings
@@ -366,7 +366,7 @@ async def test_outbox_files_never_contain_the_api_key(tmp_path: Path) -> None:
     assert b"cus_1" in content  # the body really is in there...
     assert KEY.encode() not in content  # ...the key is not
     assert KEY.split("_")[-1].encode() not in content
-    assert key_fingerprint(ApiKey(KEY)) not in KEY
+    assert ApiKey(KEY).fingerprint not in KEY
 
 
 # --- the server and the CLI -----------------------------------------------------------------------
@@ -411,7 +411,7 @@ def test_cli_flush_sends_pending_rows_to_the_sandbox_and_prints_them(
         external_customer_id="u1", onchain_address=None, email=None, is_internal=False, metadata=None
     )["id"]
     store.close()
-    scope = f"sandbox:{db.resolve()}|{key_fingerprint(ApiKey(SANDBOX_PUBLIC_KEY))}"
+    scope = f"sandbox:{db.resolve()}|{ApiKey(SANDBOX_PUBLIC_KEY).fingerprint}"
     body = {"customerId": customer, "usageType": "api_calls", "quantity": 2, "idempotencyKey": "flush-1"}
     with Outbox(path) as box:
         box.release(

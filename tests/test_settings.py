@@ -237,3 +237,12 @@ def test_repr_of_settings_hides_the_key() -> None:
     assert "sk_live_…9f3a" in text
     assert SK_LIVE not in str(settings)
     assert SK_LIVE not in f"{settings}"
+
+
+def test_hosted_mode_without_a_key_leaves_the_key_unset() -> None:
+    assert Settings.load({}, require_key=False).api_key is None
+
+
+def test_hosted_mode_still_validates_a_key_that_is_given() -> None:
+    with pytest.raises(ConfigurationError):
+        Settings.load({"DRIP_API_KEY": "bad"}, require_key=False)

@@ -42,7 +42,6 @@ from drip_mcp.transports import (
     _export_config,
     _import_config,
     build_http_app,
-    key_fingerprint,
     serve_http,
 )
 
@@ -365,7 +364,7 @@ def test_tenant_pool_is_a_bounded_lru_keyed_by_key_hash(settings: Settings) -> N
     assert pool.client_for(keys[0]) is first  # reused, and now most recently used
     pool.client_for(keys[2])  # evicts keys[1], the least recently used
     assert len(pool) == 2
-    assert pool.fingerprints() == [key_fingerprint(keys[0]), key_fingerprint(keys[2])]
+    assert pool.fingerprints() == [keys[0].fingerprint, keys[2].fingerprint]
     assert all(k.reveal() not in fp for k in keys for fp in pool.fingerprints())
     with pytest.raises(ConfigurationError, match="test keys only"):
         pool.client_for(ApiKey("sk_live_abcdefgh12345678"))
