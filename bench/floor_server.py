@@ -25,7 +25,7 @@ HEADERS = {
     "Content-Type": "application/json",
 }
 
-mcp = MCPServer("drip-floor", version="0.0.0")
+mcp = MCPServer("drip-floor", version="0.0.0", log_level="WARNING")
 _http: httpx2.AsyncClient | None = None
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import sys
@@ -31,9 +32,11 @@ _HEALTH = b'{"status":"ok","timestamp":0}'
 
 
 def _response(status: int, body: bytes, keep_alive: bool) -> bytes:
-    head = (
-        b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n"
-        % (status, _REASONS[status], len(body), b"" if keep_alive else b"connection: close\r\n")
+    head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n" % (
+        status,
+        _REASONS[status],
+        len(body),
+        b"" if keep_alive else b"connection: close\r\n",
     )
     return head + body
 
@@ -116,7 +119,5 @@ async def main(port: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Stub Drip API for the benchmark (loopback only).")
     parser.add_argument("--port", type=int, default=0)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main(parser.parse_args().port))
-    except KeyboardInterrupt:
-        pass
