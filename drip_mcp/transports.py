@@ -474,7 +474,7 @@ async def _tenant_pool(settings: Settings, transport: httpx2.AsyncBaseTransport 
         if transport is None and settings.sandbox:
             # The sandbox always has a (default) key, so open_client gives its pool and base URL.
             base = await stack.enter_async_context(open_client(settings))
-            yield TenantPool(settings, base._http, base_url=base.base_url)
+            yield TenantPool(settings, base.http, base_url=base.base_url)
             return
         http = new_http_client(timeout=settings.timeout, transport=transport)
         stack.push_async_callback(http.aclose)

@@ -31,6 +31,7 @@ Description = Annotated[str | None, Field(max_length=500, description="Short hum
 
 BATCH_LIMIT = 500
 BATCH_CONCURRENCY = 16
+PROGRESS_UPDATES = 20  # at most ~20 progress notifications per batch (one per 5%), not one per event
 
 
 class TrackUsageInput(ToolInput):
@@ -129,6 +130,7 @@ async def track_usage_batch(ctx: ToolContext, inp: TrackUsageBatchInput) -> Trac
     results: list[BatchItemResult | None] = [None] * total
     limiter = anyio.Semaphore(BATCH_CONCURRENCY)
     done = 0
+    progress_step = max(1, total // PROGRESS_UPDATES)
 
     async def send(index: int) -> None:
         nonlocal done
@@ -160,7 +162,8 @@ async def track_usage_batch(ctx: ToolContext, inp: TrackUsageBatchInput) -> Trac
                     is_duplicate=reply.data.is_duplicate,
                 )
         done += 1
-        await ctx.progress(done, total, f"{done}/{total} usage events sent")
+        if done % progress_step == 0 or done == total:
+            await ctx.progress(done, total, f"{done}/{total} usage events sent")
 
     async with anyio.create_task_group() as tg:
         for index in range(total):
