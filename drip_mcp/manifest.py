@@ -32,8 +32,8 @@ def manifest() -> dict[str, Any]:
                 "keyType": t.scope.value,
                 "description": t.description,
                 "annotations": t.annotations.model_dump(by_alias=True, exclude_none=True),
-                "inputSchema": t.input_schema,
-                "outputSchema": t.output_schema,
+                "inputSchema": t.build_input_schema(),
+                "outputSchema": t.build_output_schema(),
             }
             for t in TOOLS
         ],

@@ -65,7 +65,7 @@ Money = Annotated[
 class WireModel(BaseModel):
     """Base for Drip payloads: camelCase aliases, unknown fields ignored."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", defer_build=True)
 
 
 RunStatus = Literal["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"]
@@ -189,7 +189,7 @@ class CostEstimate(WireModel):
 class Checkout(WireModel):
     """A hosted checkout session that tops up a balance (snake_case on the wire)."""
 
-    model_config = ConfigDict(alias_generator=None, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(alias_generator=None, populate_by_name=True, extra="ignore", defer_build=True)
 
     id: str
     url: str

@@ -9,11 +9,14 @@ learns about a tool any other way.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
@@ -40,15 +43,39 @@ __all__ = [
 
 
 class ToolInput(BaseModel):
-    """Base for tool arguments: unknown fields are errors, NaN and infinities are refused."""
+    """Base for tool arguments: unknown fields are errors, NaN and infinities are refused.
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
+    Models are built on first use (``defer_build``): a session pays only for the tools it calls.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True, defer_build=True)
 
 
 class ToolOutput(BaseModel):
     """Base for tool results (snake_case, money as 6-decimal strings)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+
+@functools.cache
+def shipped_manifest() -> dict[str, dict[str, Any]]:
+    """The tools of the ``tools.json`` generated for this version, by name; empty when there is none.
+
+    The wheel carries it as ``drip_mcp/tools.json``; a source checkout has it at the repository root.
+    It is generated from this registry and checked by ``drip-mcp tools --check`` in CI and a test;
+    reading it saves building ~50 JSON schemas at every start.
+    """
+    from drip_mcp._version import __version__
+
+    package = Path(__file__).resolve().parent.parent
+    for path in (package / "tools.json", package.parent / "tools.json"):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("name") == "drip-mcp" and data.get("version") == __version__:
+            return {tool["name"]: tool for tool in data["tools"]}
+    return {}
 
 
 class MutationResult(ToolOutput):
@@ -158,13 +185,23 @@ class ToolSpec(Generic[InT, OutT]):
     # Whether this tool moves money (charges). Used by spend caps and the ledger.
     moves_money: bool = False
 
+    def build_input_schema(self) -> dict[str, Any]:
+        """The input schema, generated from the input model (the only source)."""
+        return self.input_model.model_json_schema()
+
+    def build_output_schema(self) -> dict[str, Any]:
+        return self.output_model.model_json_schema(mode="serialization")
+
     @cached_property
     def input_schema(self) -> dict[str, Any]:
-        return self.input_model.model_json_schema()
+        """As `build_input_schema`, read from the shipped ``tools.json`` when it is there (a faster start)."""
+        shipped = shipped_manifest().get(self.name)
+        return shipped["inputSchema"] if shipped else self.build_input_schema()
 
     @cached_property
     def output_schema(self) -> dict[str, Any]:
-        return self.output_model.model_json_schema(mode="serialization")
+        shipped = shipped_manifest().get(self.name)
+        return shipped["outputSchema"] if shipped else self.build_output_schema()
 
     @cached_property
     def annotations(self) -> ToolAnnotations:

@@ -47,7 +47,7 @@ def _alias(snake: str, camel: str) -> Any:
 class RunEvent(ToolInput):
     """One event. Keys may be snake_case or camelCase; unknown keys are kept in metadata (after redaction)."""
 
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False, populate_by_name=True)
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, populate_by_name=True, defer_build=True)
 
     event_type: EventType = Field(validation_alias=AliasChoices("event_type", "eventType"))
     quantity: Annotated[Decimal | None, Field(ge=0, allow_inf_nan=False)] = None
