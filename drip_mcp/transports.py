@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hmac
-import ipaddress
 import json
 import logging
 import os
@@ -68,6 +67,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from drip_mcp._version import __version__
 from drip_mcp.client import DripClient, new_http_client
 from drip_mcp.errors import ConfigurationError, DripError
+from drip_mcp.hosts import is_loopback
 from drip_mcp.keys import KEY_FORMAT_HINT, ApiKey
 from drip_mcp.retrying import RetryPolicy
 from drip_mcp.server import DripServer, banner, build_server, open_client
@@ -99,16 +99,6 @@ TRANSPORTS = ("sse", "streamable-http")
 
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 _WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 - names to recognise, not to bind
-
-
-def _is_loopback(host: str) -> bool:
-    name = host.strip().strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def _host_header_form(host: str) -> str:
@@ -181,7 +171,7 @@ class HttpOptions:
                 "--auth-token and --per-request-key both use the Authorization header: choose one "
                 "(with --per-request-key every client authenticates with its own Drip key)"
             )
-        if not _is_loopback(self.host) and self.auth_token is None and not self.per_request_key:
+        if not is_loopback(self.host) and self.auth_token is None and not self.per_request_key:
             raise ConfigurationError(
                 f"refusing to serve on non-loopback host {self.host!r} without authentication: pass --auth-token "
                 f"(or set {AUTH_TOKEN_ENV}) or --per-request-key, or bind --host 127.0.0.1 "

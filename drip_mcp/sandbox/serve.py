@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import socket
 import sys
@@ -11,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from drip_mcp.hosts import is_loopback
 from drip_mcp.paths import ensure_private_dir, state_dir
 from drip_mcp.sandbox.app import Sandbox
 from drip_mcp.sandbox.config import FaultConfig, SandboxConfig
@@ -24,15 +24,6 @@ def default_db_path() -> Path:
     if explicit := os.environ.get("DRIP_SANDBOX_DB"):
         return Path(explicit).expanduser()
     return ensure_private_dir(state_dir()) / "sandbox.db"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -65,7 +56,7 @@ def serve(
     import uvicorn
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    if not allow_remote and not _is_loopback(host):
+    if not allow_remote and not is_loopback(host):
         raise ValueError(
             f"Refusing to serve the sandbox on non-loopback host {host!r}: pass --allow-remote to expose it"
         )

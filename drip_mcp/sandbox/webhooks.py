@@ -9,7 +9,6 @@ only by create and rotate-secret. Deliveries are described in
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import secrets
 from typing import Any
@@ -19,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from drip_mcp.hosts import is_loopback
 from drip_mcp.sandbox.store import Record
 from drip_mcp.sandbox.web import Body, endpoint, json_response, services
 
@@ -30,15 +30,6 @@ def new_webhook_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(30)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def is_allowed_webhook_url(url: str) -> bool:
     """True for an https URL with a host, or an http URL whose host is loopback."""
     try:
@@ -48,7 +39,7 @@ def is_allowed_webhook_url(url: str) -> bool:
         return False
     if not host:
         return False
-    return parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host))
+    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback(host))
 
 
 def _webhook_view(row: Record) -> dict[str, Any]:
