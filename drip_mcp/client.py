@@ -63,6 +63,7 @@ __all__ = ["ENDPOINTS", "DripClient", "Endpoint", "Page", "Reply", "new_http_cli
 logger = logging.getLogger("drip_mcp.client")
 
 USER_AGENT = f"drip-mcp/{__version__}"
+MAX_JSON_EXPONENT = 30  # no Drip number (quantity, cost, price) is anywhere near 10**30
 T = TypeVar("T", bound=BaseModel)
 
 
@@ -147,6 +148,8 @@ def _json_default(value: object) -> object:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise InvalidInputError(f"{value} is not a finite number")
+        if value.adjusted() > MAX_JSON_EXPONENT:  # before int(): 1e1000000 would take seconds to expand
+            raise InvalidInputError(f"{value} is too large to send")
         as_int = int(value)
         if as_int == value:
             return as_int

@@ -30,16 +30,26 @@ class SecretMaskingFilter(logging.Filter):
         if secret:
             self._secrets[secret] = mask_key(secret)
 
+    def _mask(self, text: str) -> str:
+        for secret, shown in self._secrets.items():
+            if secret in text:
+                text = text.replace(secret, shown)
+        return text
+
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:
             return True
         message = record.getMessage()
-        masked = message
-        for secret, shown in self._secrets.items():
-            if secret in masked:
-                masked = masked.replace(secret, shown)
-        if masked is not message and masked != message:
+        masked = self._mask(message)
+        if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            # Render the traceback now, masked; formatters reuse exc_text instead of re-rendering it.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._mask(record.stack_info)
         return True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,8 @@ from drip_mcp.sandbox.errors import ApiError
 from drip_mcp.sandbox.faults import ConnectionDropper, DroppedConnection, FaultInjector, raise_dropped
 from drip_mcp.sandbox.store import Store
 from drip_mcp.sandbox.web import error_response
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Sandbox", "Services"]
 
@@ -66,6 +69,12 @@ class _InProcessTransport(httpx2.AsyncBaseTransport):
             raise httpx2.RemoteProtocolError(
                 "Server disconnected without sending a response.", request=request
             ) from exc
+        except Exception:
+            # What uvicorn would answer for a crashed handler: a 500, not an exception in the caller.
+            logger.exception("sandbox handler failed for %s %s", request.method, request.url.path)
+            return httpx2.Response(
+                500, json={"error": "The sandbox failed to handle this request.", "code": "INTERNAL_ERROR"}
+            )
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -31,7 +31,10 @@ MAX_AMOUNT_CENTS = 1_000_000
 
 
 def _is_web_url(url: str) -> bool:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return False
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 

@@ -235,8 +235,15 @@ def from_micros(micros: int) -> Decimal:
     return (Decimal(micros) / MICROS_PER_USDC).quantize(Decimal("0.000001"))
 
 
+def _json_number(value: object) -> int | float:
+    # Request bodies are parsed with Decimal numbers; metadata stores them back as JSON numbers.
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    return None if value is None else json.dumps(value, separators=(",", ":"), default=_json_number)
 
 
 @dataclass(frozen=True)

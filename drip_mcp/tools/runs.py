@@ -14,6 +14,7 @@ from drip_mcp.keys import KeyType
 from drip_mcp.models import EndRunResult, RunDetails, RunStatus
 from drip_mcp.outbox import Queued
 from drip_mcp.tools.base import (
+    MAX_QUANTITY,
     CustomerId,
     IdempotencyKey,
     Metadata,
@@ -50,10 +51,12 @@ class RunEvent(ToolInput):
     model_config = ConfigDict(extra="allow", allow_inf_nan=False, populate_by_name=True, defer_build=True)
 
     event_type: EventType = Field(validation_alias=AliasChoices("event_type", "eventType"))
-    quantity: Annotated[Decimal | None, Field(ge=0, allow_inf_nan=False)] = None
+    quantity: Annotated[Decimal | None, Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False)] = None
     units: Annotated[str | None, Field(max_length=50)] = None
     description: Annotated[str | None, Field(max_length=500)] = None
-    cost_units: Annotated[Decimal | None, Field(ge=0, allow_inf_nan=False)] = _alias("cost_units", "costUnits")
+    cost_units: Annotated[Decimal | None, Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False)] = _alias(
+        "cost_units", "costUnits"
+    )
     metadata: Metadata = None
     idempotency_key: Annotated[str | None, Field(min_length=1, max_length=128)] = _alias(
         "idempotency_key", "idempotencyKey"
@@ -215,6 +218,7 @@ async def resolve_workflow(ctx: ToolContext, ref: str) -> str:
 
 async def start_run(ctx: ToolContext, inp: StartRunInput) -> StartRunOutput:
     key, external_run_id = run_keys(inp, "run")
+    metadata = ctx.clean_metadata(inp.metadata)  # before anything is sent, workflow creation included
     workflow_id = await resolve_workflow(ctx, inp.workflow)
     try:
         reply = await ctx.client.start_run(
@@ -222,7 +226,7 @@ async def start_run(ctx: ToolContext, inp: StartRunInput) -> StartRunOutput:
             workflow_id=workflow_id,
             external_run_id=external_run_id,
             correlation_id=inp.correlation_id,
-            metadata=ctx.clean_metadata(inp.metadata),
+            metadata=metadata,
             idempotency_key=key,
         )
     except ConflictError as exc:
@@ -250,10 +254,10 @@ async def start_run(ctx: ToolContext, inp: StartRunInput) -> StartRunOutput:
 class EmitEventInput(ToolInput):
     run_id: RunId
     event_type: EventType
-    quantity: Annotated[Decimal | None, Field(ge=0, allow_inf_nan=False)] = None
+    quantity: Annotated[Decimal | None, Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False)] = None
     units: Annotated[str | None, Field(max_length=50)] = None
     description: Annotated[str | None, Field(max_length=500)] = None
-    cost_units: Annotated[Decimal | None, Field(ge=0, allow_inf_nan=False)] = None
+    cost_units: Annotated[Decimal | None, Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False)] = None
     metadata: Metadata = None
     idempotency_key: IdempotencyKey = None
 

@@ -30,6 +30,7 @@ Units = Annotated[str | None, Field(max_length=50, description="Unit label for d
 Description = Annotated[str | None, Field(max_length=500, description="Short human-readable note.")]
 
 BATCH_LIMIT = 500
+MAX_UNIT_PRICE = 10**6
 BATCH_CONCURRENCY = 16
 PROGRESS_UPDATES = 20  # at most ~20 progress notifications per batch (one per 5%), not one per event
 
@@ -216,7 +217,10 @@ async def list_meters(ctx: ToolContext, inp: ListMetersInput) -> ListMetersOutpu
 class EstimateItem(ToolInput):
     meter: Meter
     quantity: Quantity = Field(description="Hypothetical quantity, > 0.")
-    unit_price_override: Annotated[Decimal | None, Field(ge=0, description="Price per unit to assume, USD.")] = None
+    unit_price_override: Annotated[
+        Decimal | None,
+        Field(ge=0, le=MAX_UNIT_PRICE, allow_inf_nan=False, description="Price per unit to assume, USD."),
+    ] = None
 
 
 class EstimateCostInput(ToolInput):
