@@ -8,6 +8,7 @@ errors are one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -105,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_serve(args)
     except ConfigurationError as exc:
         print(f"drip-mcp: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (OSError, sqlite3.Error) as exc:  # an unwritable state dir, a locked or corrupt database file
+        print(f"drip-mcp: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130

@@ -60,6 +60,8 @@ def serve(
         raise ValueError(
             f"Refusing to serve the sandbox on non-loopback host {host!r}: pass --allow-remote to expose it"
         )
+    if str(db_path) != ":memory:":
+        ensure_private_dir(Path(db_path).expanduser().parent)
     dropper = SocketDropper()
 
     class DroppableH11Protocol(H11Protocol):
