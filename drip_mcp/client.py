@@ -20,6 +20,7 @@ stored on the pool.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -33,7 +34,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 import httpx2
 from pydantic import BaseModel
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel as _to_camel
 
 from drip_mcp import models as m
 from drip_mcp._version import __version__
@@ -137,6 +138,12 @@ class Page(BaseModel, Generic[T]):
 def new_idempotency_key(prefix: str = "drip") -> str:
     """A fresh key: ``<prefix>_<32 hex>``, well under Drip's 128-character limit."""
     return f"{prefix}_{uuid.uuid4().hex}"
+
+
+@functools.lru_cache(maxsize=512)
+def to_camel(name: str) -> str:
+    """``customer_id`` -> ``customerId`` (cached: the same few dozen field names on every call)."""
+    return _to_camel(name)
 
 
 def _wire(fields: Mapping[str, Any]) -> dict[str, Any]:
