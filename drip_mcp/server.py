@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -90,15 +91,14 @@ class DripServer(MCPServer[Any]):
         self.drip_settings = settings
         self.services = services
         self._resolve_client = resolve_client
-        unknown = sorted(set(settings.tools) | set(settings.exclude_tools) - set(TOOLS_BY_NAME))
-        unknown = [n for n in unknown if n not in TOOLS_BY_NAME]
+        unknown = sorted((set(settings.tools) | set(settings.exclude_tools)) - TOOLS_BY_NAME.keys())
         if unknown:
             raise ConfigurationError(f"unknown tool name(s): {', '.join(unknown)} (see `drip-mcp tools`)")
         self._allowed: dict[KeyType, dict[str, ToolSpec[Any, Any]]] = {
             kt: {t.name: t for t in self._select(kt)} for kt in KeyType
         }
         self._operator: dict[str, ToolSpec[Any, Any]] = self._allowed[KeyType.SECRET]
-        services.allowed_tools = lambda kt: list(self._allowed[kt])
+        services.allowed_tools = self.tool_names
         self.resource(
             "drip://session/ledger",
             name="session_ledger",
@@ -106,6 +106,10 @@ class DripServer(MCPServer[Any]):
             description="What this server process tracked and charged, with totals per customer.",
             mime_type="application/json",
         )(self._ledger_json)
+
+    def tool_names(self, key_type: KeyType) -> list[str]:
+        """The tools a key of `key_type` may list and call here, in catalogue order."""
+        return list(self._allowed[key_type])
 
     def _ledger_json(self) -> str:
         return _dumps(self.services.ledger.summary())
@@ -254,8 +258,6 @@ async def open_client(settings: Settings, *, drain: bool = True) -> AsyncIterato
     """
     async with AsyncExitStack() as stack:
         if settings.sandbox:
-            import os
-
             from drip_mcp.paths import ensure_private_dir
             from drip_mcp.sandbox import FaultConfig, Sandbox, SandboxConfig
 
@@ -296,14 +298,14 @@ def banner(settings: Settings, server: DripServer, transport: str) -> str:
     key = settings.api_key
     if key is None:
         return f"drip-mcp {__version__}: {transport} -> {settings.base_url}; per-request keys"
-    tools = server._allowed[key.type]
+    tools = server.tool_names(key.type)
     target = f"sandbox (db: {settings.sandbox_db})" if settings.sandbox else settings.base_url
     parts = [
         f"drip-mcp {__version__}: {transport} -> {target}",
         f"key {key.masked} ({key.type.value}, {key.mode.value})",
         f"{len(tools)} tools",
     ]
-    if key.type is KeyType.PUBLIC and len(server._allowed[KeyType.SECRET]) > len(tools):
+    if key.type is KeyType.PUBLIC and len(server.tool_names(KeyType.SECRET)) > len(tools):
         parts.append("webhook tools need DRIP_API_KEY=sk_...")
     if transport == "stdio":
         command = "python3 -m drip_mcp" + (" --sandbox" if settings.sandbox else "")
@@ -321,7 +323,6 @@ def serve_stdio(settings: Settings) -> None:
     async def main() -> None:
         async with open_client(settings) as client:
             server = build_server(settings, client)
-            server.services.outbox = client.outbox
             print(banner(settings, server, "stdio"), file=sys.stderr, flush=True)
             await server.run_stdio_async()
 

@@ -217,7 +217,6 @@ async def run_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sessio
             with Outbox(outbox_path) as outbox:
                 client.attach_outbox(outbox, target=f"sandbox:{db.resolve()}")
                 server = build_server(settings, client)
-                server.services.outbox = outbox
                 async with client, Client(server) as mcp:
                     await _drive(mcp, session, upstream, sandbox)
                 counts = outbox.counts()

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
 
     from drip_mcp.client import DripClient
-    from drip_mcp.outbox import Outbox
     from drip_mcp.settings import Settings
 
 __all__ = ["Services", "ToolContext"]
@@ -35,8 +34,6 @@ class Services:
     confirm_tokens: ConfirmTokens = field(default_factory=ConfirmTokens)
     # Set by the server: the names of the tools a key type may use under the operator's filters.
     allowed_tools: Callable[[KeyType], list[str]] = field(default=lambda _kt: [], repr=False)
-    # The durable outbox of queueable writes (None: writes are not persisted); see drip_mcp.outbox.
-    outbox: Outbox | None = None
 
 
 @dataclass

@@ -60,7 +60,7 @@ async def ping(ctx: ToolContext, inp: PingInput) -> PingOutput:
         active = "; ".join(caps) if caps else "none (consider --read-only or --max-charge-usdc)"
         warnings.append(f"LIVE key: drip_charge moves real money. Active caps: {active}.")
     # --- durable outbox ---
-    outbox = ctx.services.outbox or ctx.client.outbox
+    outbox = ctx.client.outbox
     counts = outbox.counts() if outbox is not None else None
     if counts is not None and counts.dead:
         warnings.append(f"{counts.dead} queued write(s) were refused by Drip: see `drip-mcp outbox list --dead`.")
