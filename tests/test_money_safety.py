@@ -358,3 +358,15 @@ async def test_live_key_ping_says_money_moves_and_lists_caps(tmp_path: Path) -> 
     assert ping["key_mode"] == "live"
     assert any("real money" in w and "2.000000 USDC per charge" in w for w in ping["warnings"])
     assert ping["spend_caps"] == ["max 2.000000 USDC per charge"]
+
+
+def test_live_key_banner_says_money_moves_and_names_the_caps() -> None:
+    from drip_mcp.server import banner
+
+    settings = Settings.load({}, api_key="sk_live_realmoney123", session_budget_usdc="25")
+    assert settings.api_key is not None
+    line = banner(settings, build_server(settings, DripClient(settings.api_key)), "stdio")
+    assert "LIVE key: drip_charge moves real money" in line
+    assert "session budget 25.000000 USDC" in line
+    assert "realmoney123" not in line
+    assert "\n" not in line
