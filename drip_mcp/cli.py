@@ -58,7 +58,9 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     http.add_argument("--json-response", action="store_true", help="plain JSON responses instead of SSE streams")
     http.add_argument("--allowed-host", action="append", default=[], help="extra allowed Host header (repeatable)")
     http.add_argument("--allowed-origin", action="append", default=[], help="extra allowed Origin (repeatable)")
-    http.add_argument("--auth-token", help="bearer token clients must send (env DRIP_MCP_AUTH_TOKEN)")
+    http.add_argument(
+        "--auth-token", help="bearer token clients must send (prefer env DRIP_MCP_AUTH_TOKEN: flags show in ps)"
+    )
     http.add_argument(
         "--per-request-key", action="store_true", help="each HTTP client authenticates with its own Drip key"
     )
