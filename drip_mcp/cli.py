@@ -20,7 +20,7 @@ from drip_mcp.settings import TOOLSETS
 __all__ = ["main"]
 
 EXIT_CONFIG = 2
-SUBCOMMANDS = ("serve", "sandbox", "tools", "outbox")
+SUBCOMMANDS = ("serve", "sandbox", "tools", "demo", "outbox")
 
 
 def _serve_parser(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--db", type=Path, help="SQLite file (env DRIP_SANDBOX_DB; default in the state dir)")
     sandbox.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback host")
 
+    sub.add_parser("demo", help="run a scripted agent session against a throwaway sandbox")
     tools = sub.add_parser("tools", help="print the tool manifest (tools.json) or check it")
     tools.add_argument("--check", action="store_true", help="exit 1 if tools.json is stale")
     tools.add_argument("--output", type=Path, help="write the manifest here instead of stdout")
@@ -101,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_sandbox(args)
         if args.command == "tools":
             return _run_tools(args)
+        if args.command == "demo":
+            from drip_mcp.demo import run_demo
+
+            return run_demo()
         if args.command == "outbox":
             from drip_mcp import outbox
 
