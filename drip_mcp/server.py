@@ -39,7 +39,7 @@ from drip_mcp.settings import Settings
 from drip_mcp.tools import TOOLS_BY_NAME, ToolSpec, select_tools
 from drip_mcp.tools.context import Services, ToolContext
 
-__all__ = ["DripServer", "build_server", "error_result", "open_client", "serve_stdio"]
+__all__ = ["DripServer", "build_server", "error_result", "open_client", "outbox_target", "serve_stdio"]
 
 logger = logging.getLogger("drip_mcp.server")
 
@@ -285,12 +285,16 @@ async def _start_outbox(stack: AsyncExitStack, settings: Settings, client: DripC
 
     assert settings.outbox is not None
     outbox = stack.enter_context(open_outbox(settings.outbox))
-    target = f"sandbox:{settings.sandbox_db.resolve()}" if settings.sandbox and settings.sandbox_db else None
-    client.attach_outbox(outbox, target=target)
+    client.attach_outbox(outbox, target=outbox_target(settings))
     if drain:
         group = await stack.enter_async_context(anyio.create_task_group())
         group.start_soon(Drainer(outbox, client).run)
         stack.callback(group.cancel_scope.cancel)
+
+
+def outbox_target(settings: Settings) -> str | None:
+    """What outbox rows are scoped to besides the key: the sandbox database, else (None) the base URL."""
+    return f"sandbox:{settings.sandbox_db.resolve()}" if settings.sandbox and settings.sandbox_db else None
 
 
 def banner(settings: Settings, server: DripServer, transport: str) -> str:

@@ -45,7 +45,7 @@ import os
 import signal
 import sys
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -53,7 +53,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
+from anyio.abc import TaskGroup
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.transport_security import TransportSecuritySettings
@@ -69,8 +71,9 @@ from drip_mcp.client import DripClient, new_http_client
 from drip_mcp.errors import ConfigurationError, DripError
 from drip_mcp.hosts import is_loopback
 from drip_mcp.keys import KEY_FORMAT_HINT, ApiKey
+from drip_mcp.outbox import Drainer, Outbox, open_outbox
 from drip_mcp.retrying import RetryPolicy
-from drip_mcp.server import DripServer, banner, build_server, open_client
+from drip_mcp.server import DripServer, banner, build_server, open_client, outbox_target
 from drip_mcp.settings import Settings
 
 __all__ = [
@@ -214,7 +217,13 @@ _current_client: ContextVar[DripClient | None] = ContextVar("drip_mcp_current_cl
 
 
 class TenantPool:
-    """A bounded LRU of `DripClient`s, one per Drip key, all sharing one HTTP pool."""
+    """A bounded LRU of `DripClient`s, one per Drip key, all sharing one HTTP pool.
+
+    With an `outbox` and a task group for `drainers`, each tenant's durable writes are persisted like
+    a single-key server's, and a drainer per tenant delivers its queued rows while the tenant is in
+    the pool. Rows are scoped by key, so a tenant evicted (or not yet seen since a restart) keeps its
+    rows until it connects again: they are never sent with another tenant's key.
+    """
 
     def __init__(
         self,
@@ -223,6 +232,8 @@ class TenantPool:
         *,
         base_url: str | None = None,
         capacity: int = TENANT_POOL_SIZE,
+        outbox: Outbox | None = None,
+        drainers: TaskGroup | None = None,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
@@ -231,6 +242,9 @@ class TenantPool:
         self._base_url = base_url or settings.base_url
         self.capacity = capacity
         self._clients: OrderedDict[str, DripClient] = OrderedDict()
+        self._outbox = outbox
+        self._drainers = drainers
+        self._draining: dict[str, anyio.CancelScope] = {}
 
     def __len__(self) -> int:
         return len(self._clients)
@@ -256,9 +270,27 @@ class TenantPool:
             http=self._http,
         )
         self._clients[fp] = client
+        if self._outbox is not None:
+            client.attach_outbox(self._outbox, target=outbox_target(self._settings))
+            if self._drainers is not None:
+                self._draining[fp] = _start_in(self._drainers, Drainer(self._outbox, client).run)
         while len(self._clients) > self.capacity:
-            self._clients.popitem(last=False)  # shares the pool: nothing to close
+            evicted, _ = self._clients.popitem(last=False)  # shares the pool: nothing to close
+            if (drainer := self._draining.pop(evicted, None)) is not None:
+                drainer.cancel()
         return client
+
+
+def _start_in(group: TaskGroup, task: Callable[[], Awaitable[None]]) -> anyio.CancelScope:
+    """Start `task` in `group`; return the scope that cancels just that task."""
+    scope = anyio.CancelScope()
+
+    async def run() -> None:
+        with scope:
+            await task()
+
+    group.start_soon(run)
+    return scope
 
 
 def _current_tenant() -> DripClient:
@@ -461,14 +493,17 @@ def build_http_app(
 async def _tenant_pool(settings: Settings, transport: httpx2.AsyncBaseTransport | None) -> AsyncIterator[TenantPool]:
     """One shared HTTP pool for every tenant: the embedded sandbox's, `transport`'s or the network's."""
     async with AsyncExitStack() as stack:
+        outbox = stack.enter_context(open_outbox(settings.outbox)) if settings.outbox is not None else None
+        drainers = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(drainers.cancel_scope.cancel)
         if transport is None and settings.sandbox:
             # The sandbox always has a (default) key, so open_client gives its pool and base URL.
-            base = await stack.enter_async_context(open_client(settings))
-            yield TenantPool(settings, base.http, base_url=base.base_url)
+            base = await stack.enter_async_context(open_client(settings, drain=False))
+            yield TenantPool(settings, base.http, base_url=base.base_url, outbox=outbox, drainers=drainers)
             return
         http = new_http_client(timeout=settings.timeout, transport=transport)
         stack.push_async_callback(http.aclose)
-        yield TenantPool(settings, http)
+        yield TenantPool(settings, http, outbox=outbox, drainers=drainers)
 
 
 # --- serving -------------------------------------------------------------------------------------
