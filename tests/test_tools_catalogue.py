@@ -181,7 +181,7 @@ def test_every_mutating_tool_takes_an_optional_idempotency_key(
     found = list(_property(schema, "idempotency_key"))
     if name == "drip_track_usage_batch":
         # Each usage event carries its own key (the batch is many independent writes).
-        assert [where for where, _prop in found] == ["UsageEventInput"]
+        assert [where for where, _prop in found] == ["TrackUsageInput"]
     else:
         assert "idempotency_key" in schema["properties"]
     for where, _prop in found:

@@ -79,14 +79,7 @@ class BalanceOutput(ToolOutput):
 
 
 async def get_balance(ctx: ToolContext, inp: CustomerRef) -> BalanceOutput:
-    b = await ctx.client.get_balance(inp.customer_id)
-    return BalanceOutput(
-        customer_id=b.customer_id,
-        balance_usdc=b.balance_usdc,
-        pending_charges_usdc=b.pending_charges_usdc,
-        available_usdc=b.available_usdc,
-        last_synced_at=b.last_synced_at,
-    )
+    return BalanceOutput.model_validate((await ctx.client.get_balance(inp.customer_id)).model_dump())
 
 
 class ChargeRef(ToolInput):
@@ -105,16 +98,7 @@ class ChargeInfo(ToolOutput):
 
 
 def _charge_info(c: Charge) -> ChargeInfo:
-    return ChargeInfo(
-        id=c.id,
-        customer_id=c.customer_id,
-        amount_usdc=c.amount_usdc,
-        status=c.status,
-        usage_id=c.usage_id,
-        tx_hash=c.tx_hash,
-        failure_reason=c.failure_reason,
-        created_at=c.created_at,
-    )
+    return ChargeInfo.model_validate(c.model_dump())
 
 
 async def get_charge(ctx: ToolContext, inp: ChargeRef) -> ChargeInfo:

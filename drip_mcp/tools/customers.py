@@ -32,15 +32,7 @@ class CustomerInfo(ToolOutput):
 
 
 def _info(c: Customer) -> CustomerInfo:
-    return CustomerInfo(
-        id=c.id,
-        external_customer_id=c.external_customer_id,
-        onchain_address=c.onchain_address,
-        is_internal=c.is_internal,
-        status=c.status,
-        metadata=c.metadata,
-        created_at=c.created_at,
-    )
+    return CustomerInfo.model_validate(c.model_dump())
 
 
 class CreateCustomerInput(ToolInput):

@@ -480,29 +480,8 @@ class TimelineOutput(ToolOutput):
 
 
 async def get_run_timeline(ctx: ToolContext, inp: TimelineInput) -> TimelineOutput:
-    t = await ctx.client.get_run_timeline(inp.run_id, limit=inp.limit, cursor=inp.cursor)
-    return TimelineOutput(
-        run_id=t.run_id,
-        workflow_name=t.workflow_name,
-        status=t.status,
-        started_at=t.started_at,
-        ended_at=t.ended_at,
-        duration_ms=t.duration_ms,
-        events=[
-            TimelineEventOut(
-                id=e.id,
-                event_type=e.event_type,
-                outcome=e.outcome,
-                description=e.description,
-                timestamp=e.timestamp,
-                metadata=e.metadata,
-            )
-            for e in t.events
-        ],
-        summary=t.summary,
-        has_more=t.has_more,
-        next_cursor=t.next_cursor,
-    )
+    timeline = await ctx.client.get_run_timeline(inp.run_id, limit=inp.limit, cursor=inp.cursor)
+    return TimelineOutput.model_validate(timeline.model_dump())
 
 
 class CreateWorkflowInput(ToolInput):

@@ -90,18 +90,8 @@ async def track_usage(ctx: ToolContext, inp: TrackUsageInput) -> TrackUsageOutpu
     )
 
 
-class UsageEventInput(ToolInput):
-    customer_id: CustomerId
-    meter: Meter
-    quantity: Quantity = Field(description="Must be > 0.")
-    units: Units = None
-    description: Description = None
-    metadata: Metadata = None
-    idempotency_key: IdempotencyKey = None
-
-
 class TrackUsageBatchInput(ToolInput):
-    events: list[UsageEventInput] = Field(
+    events: list[TrackUsageInput] = Field(
         min_length=1, max_length=BATCH_LIMIT, description=f"1 to {BATCH_LIMIT} usage events."
     )
 
