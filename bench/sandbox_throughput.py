@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import re
 import subprocess
 import sys
@@ -73,8 +74,8 @@ async def bench_in_process(db: Path, seconds: float, concurrency: int) -> None:
 
 
 @contextmanager
-def served(db: Path) -> Iterator[str]:
-    """Run ``serve(port=0)`` in a subprocess; yield its root URL."""
+def served(db: Path) -> Iterator[tuple[str, int]]:
+    """Run ``serve(port=0)`` in a subprocess; yield its root URL and pid."""
     code = (
         f"from pathlib import Path; from drip_mcp.sandbox.serve import serve; serve(port=0, db_path=Path({str(db)!r}))"
     )
@@ -85,11 +86,17 @@ def served(db: Path) -> Iterator[str]:
         match = LISTENING.search(line)
         if match is None:
             raise RuntimeError(f"sandbox did not start: {line!r}")
-        yield match.group(1)
+        yield match.group(1), process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
         process.stderr.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of `pid` from /proc, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def bench_socket(root: str, seconds: float, concurrency: int) -> int:
@@ -106,13 +113,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         anyio.run(bench_in_process, Path(tmp) / "in-process.db", args.seconds, args.concurrency)
         db = Path(tmp) / "socket.db"
-        with served(db) as root:
+        with served(db) as (root, pid):
+            cpu_before = _cpu_seconds(pid)
             start = time.perf_counter()
             writes = anyio.run(bench_socket, root, args.seconds, args.concurrency)
             elapsed = time.perf_counter() - start
+            server_cpu = _cpu_seconds(pid) - cpu_before
         store = Store(db)
         _report("loopback socket (uvicorn)", writes, elapsed, store.count_usage_events())
         store.close()
+        per_write = server_cpu / max(writes, 1)
+        print(
+            f"  sandbox server CPU per write: {per_write * 1e3:.3f} ms, i.e. ~{1 / per_write:,.0f} writes/s per core"
+            " for the server alone (the load generator shares this 2-core machine)"
+        )
 
 
 if __name__ == "__main__":
