@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -113,3 +115,29 @@ async def test_stdio_banner_masks_the_key(tmp_path: Path) -> None:
     assert SK[:8] + "…" + SK[-4:] in stderr
     assert "sandbox" in stderr
     assert len(listed.tools) == len(TOOLS_BY_NAME)
+
+
+def test_stdio_server_exits_0_without_a_traceback_when_its_client_closes_stdin(tmp_path: Path) -> None:
+    env = {**os.environ, "DRIP_MCP_STATE_DIR": str(tmp_path / "state")}
+    env.pop("DRIP_API_KEY", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "drip_mcp", "--sandbox", "--sandbox-db", str(tmp_path / "s.db")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    try:
+        out, err = proc.communicate(json.dumps(initialize).encode() + b"\n", timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert json.loads(out.splitlines()[0])["result"]["serverInfo"]["name"] == "drip-mcp"
+    assert b"Traceback" not in err
