@@ -770,7 +770,11 @@ async def test_delete_webhook_removes_it_and_its_secret_file(h: Harness) -> None
     secret_file = created["secret_file"]
     assert file_exists(secret_file)
     out = await h.ok("drip_delete_webhook", {"webhook_id": created["webhook"]["id"]})
-    assert out == {"deleted": True, "webhook_id": created["webhook"]["id"]}
+    assert (out["deleted"], out["webhook_id"], out["is_duplicate"]) == (True, created["webhook"]["id"], False)
+    retried = await h.ok(
+        "drip_delete_webhook", {"webhook_id": created["webhook"]["id"], "idempotency_key": out["idempotency_key"]}
+    )
+    assert (retried["deleted"], retried["is_duplicate"]) == (True, True)
     assert not file_exists(secret_file)
     assert (await h.ok("drip_list_webhooks"))["count"] == 0
 

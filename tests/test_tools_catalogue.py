@@ -62,7 +62,7 @@ READ_TOOLS = (
 )
 DESTRUCTIVE_TOOLS = ("drip_charge", "drip_delete_webhook", "drip_rotate_webhook_secret")
 # HTTP DELETE is idempotent by itself and carries no body to hold an idempotencyKey.
-NO_KEY_NEEDED = ("drip_delete_webhook",)
+NO_KEY_NEEDED: tuple[str, ...] = ()
 # Tools whose `quantity` is billable or metered usage (must be > 0); run events allow 0.
 USAGE_QUANTITY_TOOLS = ("drip_track_usage", "drip_track_usage_batch", "drip_estimate_cost", "drip_charge")
 HINTS = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")

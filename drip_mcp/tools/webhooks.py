@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from drip_mcp.client import new_idempotency_key
+from drip_mcp.errors import NotFoundError
 from drip_mcp.keys import KeyType
 from drip_mcp.models import Webhook
 from drip_mcp.paths import ensure_private_dir
@@ -126,15 +128,28 @@ async def get_webhook(ctx: ToolContext, inp: WebhookRef) -> WebhookInfo:
     return _info(await ctx.client.get_webhook(inp.webhook_id))
 
 
-class DeleteWebhookOutput(ToolOutput):
+class DeleteWebhookInput(WebhookRef):
+    idempotency_key: IdempotencyKey = None
+
+
+class DeleteWebhookOutput(MutationResult):
     deleted: bool
     webhook_id: str
 
 
-async def delete_webhook(ctx: ToolContext, inp: WebhookRef) -> DeleteWebhookOutput:
-    await ctx.client.delete_webhook(inp.webhook_id)
+async def delete_webhook(ctx: ToolContext, inp: DeleteWebhookInput) -> DeleteWebhookOutput:
+    """A DELETE carries no body, so the key is not sent; it marks a retry: then "already gone" is success."""
+    key = inp.idempotency_key or new_idempotency_key("whdel")
+    try:
+        await ctx.client.delete_webhook(inp.webhook_id)
+    except NotFoundError:
+        if inp.idempotency_key is None:
+            raise
+        duplicate = True
+    else:
+        duplicate = False
     (ctx.services.secrets_dir / f"{inp.webhook_id}.secret").unlink(missing_ok=True)
-    return DeleteWebhookOutput(deleted=True, webhook_id=inp.webhook_id)
+    return DeleteWebhookOutput(deleted=True, webhook_id=inp.webhook_id, idempotency_key=key, is_duplicate=duplicate)
 
 
 class TestWebhookInput(WebhookRef):
@@ -234,9 +249,10 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
     _spec(
         "drip_delete_webhook",
         "Delete webhook",
-        "Delete a webhook endpoint: Drip stops delivering to it. Cannot be undone.",
+        "Delete a webhook endpoint: Drip stops delivering to it. Cannot be undone. When retrying, pass the "
+        "idempotency_key from the first attempt: a webhook already gone then counts as deleted.",
         delete_webhook,
-        WebhookRef,
+        DeleteWebhookInput,
         DeleteWebhookOutput,
         read_only=False,
         destructive=True,
