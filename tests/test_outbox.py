@@ -268,11 +268,15 @@ def test_two_outboxes_claiming_concurrently_never_share_a_row(tmp_path: Path) ->
     for i in range(total):
         _put(setup, f"k{i}")
     claimed: dict[str, list[int]] = {"a": [], "b": []}
+    # Both instances claim in every round, at the same moment (the barrier), until nothing is left.
+    rounds = total // (2 * 7) + 2
+    barrier = threading.Barrier(2, timeout=30)
 
     def worker(name: str) -> None:
         box = Outbox(tmp_path / "o.db")
-        while rows := box.claim("s", limit=7):
-            claimed[name].extend(r.id for r in rows)
+        for _ in range(rounds):
+            barrier.wait()
+            claimed[name].extend(r.id for r in box.claim("s", limit=7))
         box.close()
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in claimed]
