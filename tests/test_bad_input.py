@@ -535,6 +535,9 @@ REGRESSIONS: list[tuple[str, dict[str, Any]]] = [
     ("drip_estimate_cost", {"items": [{"meter": "api_calls", "quantity": 10**12, "unit_price_override": 10**12}]}),
     ("drip_start_run", {"customer_id": CUSTOMER, "workflow": "never_seen_before", "metadata": DEEP}),
     ("drip_checkout", {"amount_cents": 500, "return_url": "https://example.com]/done", "customer_id": CUSTOMER}),
+    # a retried delete of an id too long to be a file name (the secret file is named after it)
+    ("drip_delete_webhook", {"webhook_id": "a" * 255, "idempotency_key": "a"}),
+    ("drip_delete_webhook", {"webhook_id": "a" * 128, "idempotency_key": "a"}),
 ]
 
 

@@ -8,7 +8,9 @@ file's path. ``reveal_secret: true`` returns it in full, and says so.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +24,8 @@ from drip_mcp.paths import ensure_private_dir
 from drip_mcp.tools.base import IdempotencyKey, MutationResult, ToolInput, ToolOutput, ToolSpec
 from drip_mcp.tools.context import ToolContext
 
-WebhookId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$")]
+_SAFE_FILE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+WebhookId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]  # also a file name
 RevealSecret = Annotated[
     bool,
     Field(
@@ -37,11 +40,18 @@ def mask_secret(secret: str) -> str:
     return f"{secret[:6]}…{secret[-4:]}" if len(secret) > 14 else "…"
 
 
+def secret_path(directory: Path, webhook_id: str) -> Path:
+    """``<dir>/<webhook_id>.secret``; an id unfit for a file name (from Drip, so not ours to trust) is hashed."""
+    if not _SAFE_FILE_ID.fullmatch(webhook_id) or webhook_id in (".", ".."):
+        webhook_id = hashlib.sha256(webhook_id.encode()).hexdigest()[:32]
+    return directory / f"{webhook_id}.secret"
+
+
 def store_secret(directory: Path, webhook_id: str, secret: str) -> Path:
-    """Write the secret to ``<dir>/<webhook_id>.secret`` with mode 0600 (atomic replace)."""
+    """Write the secret to `secret_path` with mode 0600 (atomic replace)."""
     ensure_private_dir(directory)
-    target = directory / f"{webhook_id}.secret"
-    tmp = directory / f".{webhook_id}.secret.tmp"
+    target = secret_path(directory, webhook_id)
+    tmp = target.with_name(f".{target.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(secret + "\n")
@@ -148,7 +158,7 @@ async def delete_webhook(ctx: ToolContext, inp: DeleteWebhookInput) -> DeleteWeb
         duplicate = True
     else:
         duplicate = False
-    (ctx.services.secrets_dir / f"{inp.webhook_id}.secret").unlink(missing_ok=True)
+    secret_path(ctx.services.secrets_dir, inp.webhook_id).unlink(missing_ok=True)
     return DeleteWebhookOutput(deleted=True, webhook_id=inp.webhook_id, idempotency_key=key, is_duplicate=duplicate)
 
 
