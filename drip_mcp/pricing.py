@@ -35,7 +35,7 @@ class PriceBook:
 
     async def unit_price(self, client: DripClient, meter: str) -> Decimal | None:
         """The meter's unit price in USD, or None if no active FLAT plan prices it."""
-        account = client.api_key.masked + client.base_url
+        account = f"{client.base_url}|{client.api_key.fingerprint}"  # masked keys can coincide; fingerprints do not
         async with self._lock:
             cached = self._cache.get(account)
             if cached is None or self._clock() - cached[0] > self._ttl:
