@@ -1,6 +1,6 @@
 """The charge path: every safety rule for moving money, in the order it applies.
 
-1. metadata policy and ``--max-quantity``;
+1. metadata policy (``--max-quantity`` is applied earlier, by the server, to every usage write);
 2. ``dry_run``: price x quantity, the balance now and after; nothing is charged;
 3. the price, when any cap or confirmation needs it (unknown price with a cap
    set: refuse, fail closed);
@@ -16,13 +16,14 @@ Every refusal is a structured error and sends nothing.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from drip_mcp.client import new_idempotency_key
-from drip_mcp.errors import APIStatusError, ConfirmationError, DripError, InvalidInputError
+from drip_mcp.errors import APIStatusError, ConfirmationError, DripError
 from drip_mcp.models import format_money
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from drip_mcp.tools.billing import ChargeInput, ChargeOutput
     from drip_mcp.tools.context import ToolContext
 
-__all__ = ["ChargeConfirmation", "NeedsClientInput", "check_quantity_limit", "run_charge"]
+__all__ = ["ChargeConfirmation", "NeedsClientInput", "run_charge"]
 
 
 class NeedsClientInput(Exception):
@@ -48,15 +49,14 @@ class ChargeConfirmation(BaseModel):
     confirm: bool = Field(description="Charge now?")
 
 
-def check_quantity_limit(quantity: Decimal, limit: Decimal | None, path: str = "quantity") -> None:
-    """Refuse a usage write above the operator's ``--max-quantity``."""
-    if limit is not None and quantity > limit:
-        raise InvalidInputError(
-            f"{path} {quantity} exceeds the operator's limit of {limit} per write; nothing was sent.",
-            code="QUANTITY_LIMIT_EXCEEDED",
-            details=[{"path": path, "message": f"must be <= {limit}"}],
-            hint="Split the usage into smaller writes, or ask the operator to raise --max-quantity.",
-        )
+async def _preview(ctx: ToolContext, inp: ChargeInput, amount: Decimal | None) -> dict[str, Any]:
+    """The amount with the customer's available balance now and after it (after: None if unpriced)."""
+    available = (await ctx.client.get_balance(inp.customer_id)).available_usdc
+    return {
+        "amount_usdc": amount,
+        "balance_before_usdc": available,
+        "balance_after_usdc": None if amount is None else available - amount,
+    }
 
 
 async def _price(ctx: ToolContext, inp: ChargeInput) -> Decimal | None:
@@ -92,19 +92,14 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
     from drip_mcp.tools.billing import ChargeOutput
 
     guard, settings = ctx.services.guard, ctx.settings
-    metadata = ctx.clean_metadata(inp.metadata)
-    check_quantity_limit(inp.quantity, settings.max_quantity)
+    metadata = ctx.clean_metadata(inp.metadata)  # --max-quantity was applied by the server, for every write
     base: dict[str, Any] = {"customer_id": inp.customer_id, "meter": inp.meter, "quantity": inp.quantity}
 
     if inp.dry_run:
-        preview = await _price(ctx, inp)
-        balance = await ctx.client.get_balance(inp.customer_id)
         return ChargeOutput(
             status="preview",
             **base,
-            amount_usdc=preview,
-            balance_before_usdc=balance.available_usdc,
-            balance_after_usdc=None if preview is None else balance.available_usdc - preview,
+            **await _preview(ctx, inp, await _price(ctx, inp)),
             idempotency_key=inp.idempotency_key or new_idempotency_key("chg"),
             redacted_paths=ctx.redacted,
         )
@@ -138,16 +133,11 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
                 )
         elif inp.confirm_token is None:
             key = key or new_idempotency_key("chg")
-            balance = await ctx.client.get_balance(inp.customer_id)
             issued = ctx.services.confirm_tokens.issue(token_args, key)
-            from datetime import datetime, timezone
-
             return ChargeOutput(
                 status="confirmation_required",
                 **base,
-                amount_usdc=amount,
-                balance_before_usdc=balance.available_usdc,
-                balance_after_usdc=None if amount is None else balance.available_usdc - amount,
+                **await _preview(ctx, inp, amount),
                 confirm_token=issued.token,
                 confirm_expires_at=datetime.fromtimestamp(issued.expires_at, timezone.utc).isoformat(),
                 idempotency_key=key,

@@ -22,6 +22,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from decimal import Decimal
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -30,7 +31,7 @@ from mcp_types import Tool as MCPTool
 from pydantic import ValidationError
 
 from drip_mcp._version import __version__
-from drip_mcp.charging import NeedsClientInput, check_quantity_limit
+from drip_mcp.charging import NeedsClientInput
 from drip_mcp.client import DripClient
 from drip_mcp.errors import ConfigurationError, DripError, InvalidInputError, PublicKeyNotAllowedError
 from drip_mcp.keys import KeyType
@@ -217,15 +218,26 @@ class DripServer(MCPServer[Any]):
         )
 
 
-def _check_quantities(inp: Any, limit: Any) -> None:
+def _check_quantity(quantity: Decimal, limit: Decimal | None, path: str = "quantity") -> None:
+    """Refuse a usage write above the operator's ``--max-quantity``."""
+    if limit is not None and quantity > limit:
+        raise InvalidInputError(
+            f"{path} {quantity} exceeds the operator's limit of {limit} per write; nothing was sent.",
+            code="QUANTITY_LIMIT_EXCEEDED",
+            details=[{"path": path, "message": f"must be <= {limit}"}],
+            hint="Split the usage into smaller writes, or ask the operator to raise --max-quantity.",
+        )
+
+
+def _check_quantities(inp: Any, limit: Decimal | None) -> None:
     """``--max-quantity`` bounds every usage write: a top-level quantity and each event's."""
     if limit is None:
         return
     if (quantity := getattr(inp, "quantity", None)) is not None:
-        check_quantity_limit(quantity, limit, "quantity")
+        _check_quantity(quantity, limit, "quantity")
     for i, event in enumerate(getattr(inp, "events", None) or ()):
         if (quantity := getattr(event, "quantity", None)) is not None:
-            check_quantity_limit(quantity, limit, f"events[{i}].quantity")
+            _check_quantity(quantity, limit, f"events[{i}].quantity")
 
 
 def build_server(
