@@ -493,17 +493,17 @@ def build_http_app(
 async def _tenant_pool(settings: Settings, transport: httpx2.AsyncBaseTransport | None) -> AsyncIterator[TenantPool]:
     """One shared HTTP pool for every tenant: the embedded sandbox's, `transport`'s or the network's."""
     async with AsyncExitStack() as stack:
-        outbox = stack.enter_context(open_outbox(settings.outbox)) if settings.outbox is not None else None
+        if transport is None and settings.sandbox:
+            # The sandbox always has a (default) key, so open_client gives its pool, base URL and outbox.
+            base = await stack.enter_async_context(open_client(settings, drain=False))
+            http, base_url, outbox = base.http, base.base_url, base.outbox
+        else:
+            http, base_url = new_http_client(timeout=settings.timeout, transport=transport), None
+            stack.push_async_callback(http.aclose)
+            outbox = stack.enter_context(open_outbox(settings.outbox)) if settings.outbox is not None else None
         drainers = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(drainers.cancel_scope.cancel)
-        if transport is None and settings.sandbox:
-            # The sandbox always has a (default) key, so open_client gives its pool and base URL.
-            base = await stack.enter_async_context(open_client(settings, drain=False))
-            yield TenantPool(settings, base.http, base_url=base.base_url, outbox=outbox, drainers=drainers)
-            return
-        http = new_http_client(timeout=settings.timeout, transport=transport)
-        stack.push_async_callback(http.aclose)
-        yield TenantPool(settings, http, outbox=outbox, drainers=drainers)
+        yield TenantPool(settings, http, base_url=base_url, outbox=outbox, drainers=drainers)
 
 
 # --- serving -------------------------------------------------------------------------------------
