@@ -34,7 +34,7 @@ def apply(name: str) -> None:
 
         settings.Settings.load = classmethod(load)  # type: ignore[method-assign,assignment]
     elif name == "outbox-normal":
-        from drip_mcp import outbox
+        from drip_mcp.api import outbox
 
         init = outbox.Outbox.__init__
 
@@ -46,7 +46,7 @@ def apply(name: str) -> None:
     elif name == "lazy-http":
         import httpx2
 
-        from drip_mcp import client
+        from drip_mcp.api import client
 
         build = client.new_http_client
 

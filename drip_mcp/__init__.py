@@ -1,7 +1,8 @@
 """drip-mcp: a Model Context Protocol server for the Drip usage-billing API."""
 
 from drip_mcp._version import __version__
-from drip_mcp.client import DripClient, Endpoint, Page, Reply
+from drip_mcp.api.client import DripClient, Page, Reply
+from drip_mcp.api.endpoints import Endpoint
 from drip_mcp.errors import (
     APIStatusError,
     AuthenticationError,

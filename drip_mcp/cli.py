@@ -3,6 +3,9 @@
 `main` only parses flags, sets up stderr logging and calls a factory; every
 decision about configuration lives in `drip_mcp.settings`. Configuration
 errors are one line on stderr and exit code 2, never a traceback.
+
+Each subcommand imports what it runs when it runs (so ``--help`` and ``tools``
+start fast); every such import points down the layers that import-linter checks.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from drip_mcp import outbox_cli
 from drip_mcp._version import __version__
 from drip_mcp.errors import ConfigurationError
 from drip_mcp.settings import TOOLSETS
@@ -83,12 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="run a scripted agent session against a throwaway sandbox")
     tools = sub.add_parser("tools", help="print the tool manifest (tools.json) or check it")
-    tools.add_argument("--check", action="store_true", help="exit 1 if tools.json is stale")
+    tools.add_argument("--check", action="store_true", help="exit 1 if tools.json or the README's tool table is stale")
     tools.add_argument("--output", type=Path, help="write the manifest here instead of stdout")
+    tools.add_argument("--readme", type=Path, help="rewrite the tool table in this README (between its markers)")
 
-    from drip_mcp import outbox
-
-    outbox.add_parser(sub)
+    outbox_cli.add_parser(sub)
     return parser
 
 
@@ -107,9 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo()
         if args.command == "outbox":
-            from drip_mcp import outbox
-
-            return outbox.run(args)
+            return outbox_cli.run(args)
         return _run_serve(args)
     except ConfigurationError as exc:
         print(f"drip-mcp: {exc}", file=sys.stderr)
@@ -145,11 +146,11 @@ def _run_serve(args: argparse.Namespace) -> int:
     )
     masking = configure_logging(args.log_level, secrets=[settings.api_key.reveal()] if settings.api_key else [])
     if args.transport == "stdio":
-        from drip_mcp.server import serve_stdio
+        from drip_mcp.stdio import serve_stdio
 
         serve_stdio(settings)
         return 0
-    from drip_mcp.transports import HttpOptions, serve_http
+    from drip_mcp.http import HttpOptions, serve_http
 
     options = HttpOptions.from_args(args)
     masking.add(options.auth_token or "")
@@ -158,14 +159,18 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _run_sandbox(args: argparse.Namespace) -> int:
-    from drip_mcp.sandbox.serve import default_db_path, serve
+    from drip_mcp.sandbox.config import FaultConfig
+    from drip_mcp.sandbox.serve import serve
+    from drip_mcp.settings import Settings
 
+    settings = Settings.load(api_key="", require_key=False, sandbox_db=args.db)  # the sandbox takes any test key
     try:
         serve(
             host=args.host,
             port=args.port,
-            db_path=args.db or default_db_path(),
+            db_path=settings.sandbox_db_path,
             allow_remote=args.allow_remote,
+            faults=FaultConfig.from_env(settings.sandbox_faults),
         )
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
@@ -173,17 +178,18 @@ def _run_sandbox(args: argparse.Namespace) -> int:
 
 
 def _run_tools(args: argparse.Namespace) -> int:
-    from drip_mcp.manifest import check_manifest, render_manifest
+    from drip_mcp.manifest import check_manifest, check_readme, render_manifest, write_readme_table
 
     if args.check:
-        problem = check_manifest(args.output)
-        if problem:
+        problems = [p for p in (check_manifest(args.output), check_readme(args.readme)) if p]
+        for problem in problems:
             print(f"drip-mcp: {problem}", file=sys.stderr)
-            return 1
-        return 0
+        return 1 if problems else 0
+    if args.readme:
+        write_readme_table(args.readme)
     text = render_manifest()
     if args.output:
         args.output.write_text(text, encoding="utf-8")
-    else:
+    elif not args.readme:
         sys.stdout.write(text)
     return 0

@@ -12,6 +12,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
+import anyio
+from mcp import Client
+
+from drip_mcp.runtime import open_client
+from drip_mcp.server import build_server
+from drip_mcp.settings import Settings
+
 __all__ = ["run_demo"]
 
 DEMO_KEY = "sk_test_drip_mcp_demo"
@@ -25,13 +32,9 @@ def _show(out: TextIO, tool: str, args: dict[str, Any], result: Any) -> dict[str
     return data
 
 
-async def _session(db: Path, out: TextIO) -> None:
-    from mcp import Client
-
-    from drip_mcp.server import build_server, open_client
-    from drip_mcp.settings import Settings
-
-    settings = Settings.load({}, api_key=DEMO_KEY, sandbox=True, sandbox_db=db, outbox=db.with_name("outbox.db"))
+async def _session(state: Path, out: TextIO) -> None:
+    # A throwaway state directory: the sandbox database, the outbox and any secret file live there.
+    settings = Settings.load({"DRIP_MCP_STATE_DIR": str(state)}, api_key=DEMO_KEY, sandbox=True)
     async with open_client(settings) as drip, Client(build_server(settings, drip)) as client:
 
         async def call(tool: str, **args: Any) -> dict[str, Any]:
@@ -56,9 +59,7 @@ async def _session(db: Path, out: TextIO) -> None:
 
 def run_demo(out: TextIO = sys.stdout) -> int:
     """Run the demo in a temporary directory; return the exit code."""
-    import anyio
-
     with tempfile.TemporaryDirectory(prefix="drip-mcp-demo-") as tmp:
-        anyio.run(_session, Path(tmp) / "sandbox.db", out)
+        anyio.run(_session, Path(tmp), out)
     print("\nEverything above ran against a throwaway sandbox. Next: `python3 -m drip_mcp --sandbox`.", file=out)
     return 0

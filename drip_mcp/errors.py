@@ -24,8 +24,9 @@ DripError                        code, message, status, retryable, hint
 
 `str(exc)` is written for the agent that reads it: what failed and what to do
 next. `to_dict()` is the structured form returned in ``isError`` tool results.
-Nothing here ever holds the API key; messages that echo server text pass
-through `drip_mcp.redaction.scrub_text` at the HTTP boundary.
+Nothing here ever holds the API key; `drip_mcp.api.wire.error_from_response`
+builds the `APIStatusError` for a response at the HTTP boundary, where server
+text is scrubbed of secrets.
 """
 
 from __future__ import annotations
@@ -54,7 +55,6 @@ __all__ = [
     "RateLimitError",
     "SpendCapExceededError",
     "UnprocessableEntityError",
-    "error_from_response",
 ]
 
 
@@ -307,68 +307,3 @@ class InternalServerError(APIStatusError):
     default_code = "SERVER_ERROR"
     default_hint = "Retry later with the same idempotency_key."
     retryable = True
-
-
-_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    402: PaymentRequiredError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    409: ConflictError,
-    422: UnprocessableEntityError,
-    429: RateLimitError,
-}
-
-
-def error_from_response(
-    status: int,
-    body: Any,
-    *,
-    request_id: str | None = None,
-    retry_after: float | None = None,
-    idempotency_key: str | None = None,
-) -> APIStatusError:
-    """Build the error for an HTTP error response (body: parsed JSON or text)."""
-    envelope: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
-    message = envelope.get("message") or envelope.get("error")
-    if not isinstance(message, str) or not message:
-        message = f"Drip API returned HTTP {status}"
-    from drip_mcp.redaction import scrub_text
-
-    message = scrub_text(message)
-    code = envelope.get("code") if isinstance(envelope.get("code"), str) else None
-    raw_details = envelope.get("details")
-    details = (
-        [
-            {k: scrub_text(v) if isinstance(v, str) else v for k, v in d.items()}
-            for d in raw_details
-            if isinstance(d, Mapping)
-        ]
-        if isinstance(raw_details, list)
-        else None
-    )
-    if status == 403 and code == "PUBLIC_KEY_NOT_ALLOWED":
-        return PermissionDeniedError(
-            message,
-            status=status,
-            code=code,
-            hint=PublicKeyNotAllowedError.default_hint,
-            request_id=request_id,
-            body=body,
-            idempotency_key=idempotency_key,
-        )
-    common: dict[str, Any] = {
-        "status": status,
-        "code": code,
-        "details": details,
-        "request_id": request_id,
-        "body": body,
-        "idempotency_key": idempotency_key,
-    }
-    if status == 429:
-        return RateLimitError(message, retry_after=retry_after, **common)
-    cls = _STATUS_CLASSES.get(status)
-    if cls is None:
-        cls = InternalServerError if status >= 500 else APIStatusError
-    return cls(message, **common)

@@ -1,8 +1,10 @@
-"""``tools.json``: the tool catalogue rendered from the registry, and its staleness check.
+"""Generated files: ``tools.json`` and the README's tool table, rendered from the registry, and their check.
 
-The file is generated, never edited: ``drip-mcp tools --output tools.json``
-writes it and ``drip-mcp tools --check`` (run by CI and a test) fails when it no
-longer matches `drip_mcp.tools.TOOLS`.
+Both are generated, never edited: ``drip-mcp tools --output tools.json --readme README.md``
+writes them and ``drip-mcp tools --check`` (run by CI, pre-commit and a test)
+fails when either no longer matches `drip_mcp.tools.TOOLS`. In a source
+checkout the files are the repository's; from an installed wheel the check
+reads the ``tools.json`` shipped inside the package (there is no README there).
 """
 
 from __future__ import annotations
@@ -14,9 +16,22 @@ from typing import Any
 from drip_mcp._version import __version__
 from drip_mcp.tools import TOOLS
 
-__all__ = ["DEFAULT_PATH", "check_manifest", "manifest", "render_manifest", "render_tool_table"]
+__all__ = [
+    "DEFAULT_PATH",
+    "check_manifest",
+    "check_readme",
+    "manifest",
+    "render_manifest",
+    "render_tool_table",
+    "write_readme_table",
+]
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "tools.json"
+_PACKAGE = Path(__file__).resolve().parent
+_CHECKOUT = _PACKAGE.parent / "tools.json"
+# A source checkout's tools.json, else the copy the wheel ships inside the package.
+DEFAULT_PATH = _CHECKOUT if _CHECKOUT.exists() else _PACKAGE / "tools.json"
+DEFAULT_README = _PACKAGE.parent / "README.md"
+TABLE_START, TABLE_END = "<!-- tool-table:start -->\n", "<!-- tool-table:end -->"
 
 
 def manifest() -> dict[str, Any]:
@@ -64,3 +79,31 @@ def render_tool_table() -> str:
             f"{'yes' if t.read_only else 'no'} | {'yes' if t.destructive else 'no'} | {first_sentence} |"
         )
     return "\n".join(rows) + "\n"
+
+
+def _split_readme(text: str) -> tuple[str, str, str] | None:
+    start = text.find(TABLE_START)
+    end = text.find(TABLE_END, start)
+    if start < 0 or end < 0:
+        return None
+    return text[: start + len(TABLE_START)], text[start + len(TABLE_START) : end], text[end:]
+
+
+def write_readme_table(path: Path) -> None:
+    """Replace the table between the README's ``tool-table`` markers with `render_tool_table`."""
+    parts = _split_readme(path.read_text(encoding="utf-8"))
+    if parts is None:
+        raise ValueError(f"{path} has no {TABLE_START.strip()} ... {TABLE_END} markers")
+    head, _, tail = parts
+    path.write_text(head + render_tool_table() + tail, encoding="utf-8")
+
+
+def check_readme(path: Path | None = None) -> str | None:
+    """None when the README's tool table is current (or there is no README: an installed wheel)."""
+    target = path or DEFAULT_README
+    if not target.exists():
+        return None if path is None else f"{target} is missing"
+    parts = _split_readme(target.read_text(encoding="utf-8"))
+    if parts is None or parts[1] != render_tool_table():
+        return f"{target}'s tool table is stale; run `drip-mcp tools --readme {target.name}` and commit it"
+    return None

@@ -6,9 +6,11 @@ tool calls come from `drip_mcp.tools.TOOLS` only. Every call goes through
 
 1. the operator's filters and the key's scope (refused before any request:
    a public key never reaches a secret-only tool);
-2. input validation against the tool's pydantic model (errors name the field);
+2. input validation against the tool's pydantic model (errors name the field;
+   ``--max-quantity`` is enforced here, through the validation context);
 3. the handler, whose `DripError`s become structured ``isError`` results
-   ``{code, message, status, retryable, hint, idempotency_key?}``.
+   ``{code, message, status, retryable, hint, idempotency_key?}``;
+4. the tool's ledger hook, for a call that finished either way.
 
 Anything unexpected is logged (without arguments) and reported as
 ``INTERNAL_ERROR``; the model never sees a traceback or a key.
@@ -18,11 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
-from decimal import Decimal
+from collections.abc import Callable
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -31,16 +29,15 @@ from mcp_types import Tool as MCPTool
 from pydantic import ValidationError
 
 from drip_mcp._version import __version__
-from drip_mcp.charging import NeedsClientInput
-from drip_mcp.client import DripClient
+from drip_mcp.api.client import DripClient
 from drip_mcp.errors import ConfigurationError, DripError, InvalidInputError, PublicKeyNotAllowedError
 from drip_mcp.keys import KeyType
-from drip_mcp.ledger import LedgerEntry, SpendGuard
 from drip_mcp.settings import Settings
 from drip_mcp.tools import TOOLS_BY_NAME, ToolSpec, select_tools
-from drip_mcp.tools.context import Services, ToolContext
+from drip_mcp.tools.base import QUANTITY_LIMIT
+from drip_mcp.tools.context import NeedsClientInput, Services, ToolContext
 
-__all__ = ["DripServer", "build_server", "error_result", "open_client", "outbox_target", "serve_stdio"]
+__all__ = ["DripServer", "banner", "build_server", "error_result"]
 
 logger = logging.getLogger("drip_mcp.server")
 
@@ -67,13 +64,32 @@ def error_result(error: DripError) -> CallToolResult:
 
 
 def _validation_error(tool: str, exc: ValidationError) -> InvalidInputError:
+    errors = exc.errors(include_url=False, include_input=False)
+    if errors and all(err["type"] == "quantity_limit" for err in errors):
+        return _quantity_limit_error(errors)
     details = []
-    for err in exc.errors(include_url=False, include_input=False):
+    for err in errors:
         path = ".".join(str(p) for p in err["loc"]) or "(arguments)"
         details.append({"path": path, "message": err["msg"]})
     summary = "; ".join(f"{d['path']}: {d['message']}" for d in details[:5])
     more = f" (+{len(details) - 5} more)" if len(details) > 5 else ""
     return InvalidInputError(f"Invalid arguments for {tool}: {summary}{more}", details=details)
+
+
+def _quantity_limit_error(errors: list[Any]) -> InvalidInputError:
+    """``--max-quantity`` refused a write: its own code, paths written like ``events[0].quantity``."""
+    details = []
+    for err in errors:
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+        details.append({"path": path, "message": f"must be <= {err['ctx']['limit']}"})
+    first = errors[0]["ctx"]
+    return InvalidInputError(
+        f"{details[0]['path']} {first['quantity']} exceeds the operator's limit of {first['limit']} per write; "
+        "nothing was sent.",
+        code="QUANTITY_LIMIT_EXCEEDED",
+        details=details,
+        hint="Split the usage into smaller writes, or ask the operator to raise --max-quantity.",
+    )
 
 
 class DripServer(MCPServer[Any]):
@@ -99,7 +115,7 @@ class DripServer(MCPServer[Any]):
             kt: {t.name: t for t in self._select(kt)} for kt in KeyType
         }
         self._operator: dict[str, ToolSpec[Any, Any]] = self._allowed[KeyType.SECRET]
-        services.allowed_tools = self.tool_names
+        self._validation_context = {QUANTITY_LIMIT: settings.max_quantity}
         self.resource(
             "drip://session/ledger",
             name="session_ledger",
@@ -122,52 +138,10 @@ class DripServer(MCPServer[Any]):
         )
 
     def _record(self, spec: ToolSpec[Any, Any], inp: Any, out: Any, error: DripError | None) -> None:
-        """Append usage and charge writes to the session ledger."""
-        ledger = self.services.ledger
-        if spec.name == "drip_charge":
-            if getattr(inp, "dry_run", False) or (out is not None and out.status != "charged"):
-                return
-            ledger.add(
-                LedgerEntry(
-                    kind="charge",
-                    customer_id=inp.customer_id,
-                    meter=inp.meter,
-                    quantity=inp.quantity,
-                    amount_usdc=out.amount_usdc if out is not None else None,
-                    idempotency_key=out.idempotency_key
-                    if out is not None
-                    else (error.idempotency_key if error else None),
-                    outcome=("duplicate" if out.is_duplicate else "charged") if out is not None else "failed",
-                )
-            )
-        elif spec.name == "drip_track_usage":
-            ledger.add(
-                LedgerEntry(
-                    kind="usage",
-                    customer_id=inp.customer_id,
-                    meter=inp.meter,
-                    quantity=inp.quantity,
-                    amount_usdc=None,
-                    idempotency_key=out.idempotency_key
-                    if out is not None
-                    else (error.idempotency_key if error else None),
-                    outcome=out.status if out is not None else "failed",
-                )
-            )
-        elif spec.name == "drip_track_usage_batch" and out is not None:
-            for item in out.results:
-                event = inp.events[item.index]
-                ledger.add(
-                    LedgerEntry(
-                        kind="usage",
-                        customer_id=event.customer_id,
-                        meter=event.meter,
-                        quantity=event.quantity,
-                        amount_usdc=None,
-                        idempotency_key=item.idempotency_key,
-                        outcome=item.status,
-                    )
-                )
+        """Append what the tool's ledger hook says this call wrote (usage and charges)."""
+        if spec.ledger is not None:
+            for entry in spec.ledger(inp, out, error):
+                self.services.ledger.add(entry)
 
     async def list_tools(self) -> list[MCPTool]:
         allowed = self._allowed[self._resolve_client().key_type]
@@ -187,11 +161,17 @@ class DripServer(MCPServer[Any]):
             if name not in self._allowed[client.key_type]:
                 raise PublicKeyNotAllowedError(name)
             try:
-                inp = spec.input_model.model_validate(arguments)
+                inp = spec.input_model.model_validate(arguments, context=self._validation_context)
             except ValidationError as exc:
                 raise _validation_error(name, exc) from None
-            _check_quantities(inp, self.drip_settings.max_quantity)
-            ctx = ToolContext(client=client, settings=self.drip_settings, services=self.services, mcp=context)
+            ctx = ToolContext(
+                client=client,
+                settings=self.drip_settings,
+                services=self.services,
+                mcp=context,
+                durable=spec.durable,
+                allowed_tools=tuple(self._allowed[client.key_type]),
+            )
             try:
                 output = await spec.handler(ctx, inp)
             except DripError as exc:
@@ -218,28 +198,6 @@ class DripServer(MCPServer[Any]):
         )
 
 
-def _check_quantity(quantity: Decimal, limit: Decimal | None, path: str = "quantity") -> None:
-    """Refuse a usage write above the operator's ``--max-quantity``."""
-    if limit is not None and quantity > limit:
-        raise InvalidInputError(
-            f"{path} {quantity} exceeds the operator's limit of {limit} per write; nothing was sent.",
-            code="QUANTITY_LIMIT_EXCEEDED",
-            details=[{"path": path, "message": f"must be <= {limit}"}],
-            hint="Split the usage into smaller writes, or ask the operator to raise --max-quantity.",
-        )
-
-
-def _check_quantities(inp: Any, limit: Decimal | None) -> None:
-    """``--max-quantity`` bounds every usage write: a top-level quantity and each event's."""
-    if limit is None:
-        return
-    if (quantity := getattr(inp, "quantity", None)) is not None:
-        _check_quantity(quantity, limit, "quantity")
-    for i, event in enumerate(getattr(inp, "events", None) or ()):
-        if (quantity := getattr(event, "quantity", None)) is not None:
-            _check_quantity(quantity, limit, f"events[{i}].quantity")
-
-
 def build_server(
     settings: Settings,
     client: DripClient | None = None,
@@ -256,57 +214,7 @@ def build_server(
         def resolve_client() -> DripClient:
             return fixed
 
-    if services is None:
-        services = Services(guard=SpendGuard(settings.max_charge_usdc, settings.session_budget_usdc))
-    return DripServer(settings, resolve_client, services)
-
-
-@asynccontextmanager
-async def open_client(settings: Settings, *, drain: bool = True) -> AsyncIterator[DripClient]:
-    """The Drip client for `settings`: the real API, or the embedded sandbox (in-process, no socket).
-
-    With `settings.outbox` set, durable writes go through that outbox and, when `drain`, a
-    background drainer delivers its pending rows for as long as the client is open.
-    """
-    async with AsyncExitStack() as stack:
-        if settings.sandbox:
-            from drip_mcp.paths import ensure_private_dir
-            from drip_mcp.sandbox import FaultConfig, Sandbox, SandboxConfig
-
-            assert settings.sandbox_db is not None
-            ensure_private_dir(settings.sandbox_db.parent)
-            faults = FaultConfig.from_env(os.environ)  # DRIP_SANDBOX_*: as `drip-mcp sandbox` does
-            sandbox = await stack.enter_async_context(
-                Sandbox(SandboxConfig(db_path=settings.sandbox_db, faults=faults))
-            )
-            client = DripClient.from_settings(settings, transport=sandbox.transport())
-            client.base_url, client.root_url = "http://sandbox.local/v1", "http://sandbox.local"
-        else:
-            client = DripClient.from_settings(settings)
-        await stack.enter_async_context(client)
-        if settings.outbox is not None:
-            await _start_outbox(stack, settings, client, drain=drain)
-        yield client
-
-
-async def _start_outbox(stack: AsyncExitStack, settings: Settings, client: DripClient, *, drain: bool) -> None:
-    """Attach the outbox to `client` and run its drainer until `stack` closes."""
-    import anyio
-
-    from drip_mcp.outbox import Drainer, open_outbox
-
-    assert settings.outbox is not None
-    outbox = stack.enter_context(open_outbox(settings.outbox))
-    client.attach_outbox(outbox, target=outbox_target(settings))
-    if drain:
-        group = await stack.enter_async_context(anyio.create_task_group())
-        group.start_soon(Drainer(outbox, client).run)
-        stack.callback(group.cancel_scope.cancel)
-
-
-def outbox_target(settings: Settings) -> str | None:
-    """What outbox rows are scoped to besides the key: the sandbox database, else (None) the base URL."""
-    return f"sandbox:{settings.sandbox_db.resolve()}" if settings.sandbox and settings.sandbox_db else None
+    return DripServer(settings, resolve_client, services or Services.for_settings(settings))
 
 
 def banner(settings: Settings, server: DripServer, transport: str) -> str:
@@ -326,20 +234,9 @@ def banner(settings: Settings, server: DripServer, transport: str) -> str:
     if transport == "stdio":
         command = "python3 -m drip_mcp" + (" --sandbox" if settings.sandbox else "")
         parts.append(f"speaking MCP on stdin/stdout: add `{command}` as an mcpServers command to connect")
-    if key.is_live:
+    money = [name for name in tools if TOOLS_BY_NAME[name].moves_money]
+    if key.is_live and money:
         caps = server.services.guard.describe()
-        parts.append(f"LIVE key: drip_charge moves real money; caps: {', '.join(caps) if caps else 'none'}")
+        verb = "moves" if len(money) == 1 else "move"
+        parts.append(f"LIVE key: {', '.join(money)} {verb} real money; caps: {', '.join(caps) if caps else 'none'}")
     return "; ".join(parts)
-
-
-def serve_stdio(settings: Settings) -> None:
-    """Serve MCP over stdio until the client goes away."""
-    import anyio
-
-    async def main() -> None:
-        async with open_client(settings) as client:
-            server = build_server(settings, client)
-            print(banner(settings, server, "stdio"), file=sys.stderr, flush=True)
-            await server.run_stdio_async()
-
-    anyio.run(main)

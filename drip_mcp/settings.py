@@ -27,6 +27,8 @@ missing.
 | session_budget_usdc | --session-budget-usdc | DRIP_SESSION_BUDGET_USDC | no cap                    |
 | max_quantity     | --max-quantity       | DRIP_MAX_QUANTITY        | no cap                        |
 | confirm_charges  | --confirm-charges    | DRIP_CONFIRM_CHARGES     | false                         |
+| state_dir        | (env only)           | DRIP_MCP_STATE_DIR, XDG_STATE_HOME | ~/.local/state/drip-mcp |
+| sandbox_faults   | (env only)           | DRIP_SANDBOX_{FAULT_RATE,DROP_RATE,LATENCY_MS,RETRY_AFTER_S,FAULT_SEED} |
 
 The API key is deliberately not a flag: command lines are visible to every
 user of the machine (``ps``).
@@ -36,26 +38,45 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from drip_mcp.errors import ConfigurationError
 from drip_mcp.keys import KEY_FORMAT_HINT, ApiKey
-from drip_mcp.paths import state_dir
-from drip_mcp.retrying import DEFAULT_MAX_RETRIES
 
 __all__ = [
+    "AUTH_TOKEN_ENV",
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
+    "LOG_LEVEL_ENV",
     "SANDBOX_PUBLIC_KEY",
     "TOOLSETS",
+    "WORKER_CONFIG_ENV",
     "Settings",
+    "WorkerEnvironment",
+    "auth_token_from_env",
     "normalize_base_url",
+    "resolve_state_dir",
 ]
 
 DEFAULT_BASE_URL = "https://api.drippay.dev/v1"
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 3
+APP_DIR_NAME = "drip-mcp"
+# HTTP: the shared bearer token, and what `drip-mcp --workers N` passes to its worker processes.
+AUTH_TOKEN_ENV = "DRIP_MCP_AUTH_TOKEN"  # noqa: S105 - the variable's name, not a token
+WORKER_CONFIG_ENV = "DRIP_MCP_HTTP_CONFIG"
+LOG_LEVEL_ENV = "DRIP_MCP_LOG_LEVEL"
+# Fault injection for the sandbox (tests and demos): passed through to `drip_mcp.sandbox.FaultConfig`.
+SANDBOX_FAULT_ENV = (
+    "DRIP_SANDBOX_FAULT_RATE",
+    "DRIP_SANDBOX_DROP_RATE",
+    "DRIP_SANDBOX_LATENCY_MS",
+    "DRIP_SANDBOX_RETRY_AFTER_S",
+    "DRIP_SANDBOX_FAULT_SEED",
+)
 # The key the embedded sandbox uses when none is configured: public, least privilege.
 SANDBOX_PUBLIC_KEY = "pk_test_sandbox_local"
 TOOLSETS = ("usage", "runs", "billing", "customers", "webhooks", "status")
@@ -70,6 +91,18 @@ def normalize_base_url(url: str) -> str:
     if not cleaned.startswith(("http://", "https://")):
         raise ConfigurationError(f"Drip API URL must start with http:// or https:// (got {cleaned!r})")
     return cleaned if cleaned.endswith("/v1") else f"{cleaned}/v1"
+
+
+def resolve_state_dir(environ: Mapping[str, str]) -> Path:
+    """Where drip-mcp keeps local state (not created here; see `drip_mcp.paths.ensure_private_dir`).
+
+    ``DRIP_MCP_STATE_DIR``, else ``$XDG_STATE_HOME/drip-mcp``, else ``~/.local/state/drip-mcp``.
+    """
+    if explicit := environ.get("DRIP_MCP_STATE_DIR"):
+        return Path(explicit).expanduser()
+    if xdg := environ.get("XDG_STATE_HOME"):
+        return Path(xdg).expanduser() / APP_DIR_NAME
+    return Path.home() / ".local" / "state" / APP_DIR_NAME
 
 
 def _parse_bool(name: str, raw: str) -> bool:
@@ -130,6 +163,18 @@ class Settings:
     session_budget_usdc: Decimal | None = None
     max_quantity: Decimal | None = None
     confirm_charges: bool = False
+    state_dir: Path = field(default_factory=lambda: resolve_state_dir({}))
+    sandbox_faults: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def sandbox_db_path(self) -> Path:
+        """The sandbox database for ``drip-mcp sandbox``: `sandbox_db`, else ``<state dir>/sandbox.db``."""
+        return self.sandbox_db or self.state_dir / "sandbox.db"
+
+    @property
+    def secrets_dir(self) -> Path:
+        """Where webhook signing secrets are written (one 0600 file each)."""
+        return self.state_dir / "webhook-secrets"
 
     @classmethod
     def load(
@@ -199,13 +244,14 @@ class Settings:
 
         db = sandbox_db if sandbox_db is not None else env.get("DRIP_SANDBOX_DB")
         outbox_path = outbox if outbox is not None else env.get("DRIP_MCP_OUTBOX")
+        state = resolve_state_dir(env)
         return cls(
             api_key=key,
             base_url=normalize_base_url(url),
             timeout=resolved_timeout,
             max_retries=int(resolved_retries),
             sandbox=sandbox,
-            sandbox_db=Path(db).expanduser() if db else (state_dir(env) / "sandbox.db" if sandbox else None),
+            sandbox_db=Path(db).expanduser() if db else (state / "sandbox.db" if sandbox else None),
             toolsets=chosen_toolsets or TOOLSETS,
             tools=_parse_list(tools if tools is not None else env.get("DRIP_TOOLS", "")),
             exclude_tools=_parse_list(
@@ -215,7 +261,7 @@ class Settings:
             if read_only is not None
             else _parse_bool("DRIP_READ_ONLY", env.get("DRIP_READ_ONLY", "")),
             metadata_policy=policy,
-            outbox=Path(outbox_path).expanduser() if outbox_path else state_dir(env) / "outbox.db",
+            outbox=Path(outbox_path).expanduser() if outbox_path else state / "outbox.db",
             max_charge_usdc=_parse_amount("max charge", max_charge_usdc, env.get("DRIP_MAX_CHARGE_USDC")),
             session_budget_usdc=_parse_amount(
                 "session budget", session_budget_usdc, env.get("DRIP_SESSION_BUDGET_USDC")
@@ -224,4 +270,35 @@ class Settings:
             confirm_charges=confirm_charges
             if confirm_charges is not None
             else _parse_bool("DRIP_CONFIRM_CHARGES", env.get("DRIP_CONFIRM_CHARGES", "")),
+            state_dir=state,
+            sandbox_faults={name: env[name] for name in SANDBOX_FAULT_ENV if env.get(name)},
+        )
+
+
+def auth_token_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The HTTP bearer token from ``DRIP_MCP_AUTH_TOKEN`` (None when unset or blank)."""
+    env = os.environ if environ is None else environ
+    return env.get(AUTH_TOKEN_ENV, "").strip() or None
+
+
+@dataclass(frozen=True)
+class WorkerEnvironment:
+    """What a uvicorn worker process of ``--workers N`` reads: the JSON config, key, token and log level."""
+
+    config: str
+    api_key: str = field(repr=False)
+    auth_token: str | None = field(repr=False)
+    log_level: str
+
+    @classmethod
+    def read(cls, environ: Mapping[str, str] | None = None) -> WorkerEnvironment:
+        env = os.environ if environ is None else environ
+        config = env.get(WORKER_CONFIG_ENV)
+        if not config:
+            raise ConfigurationError(f"{WORKER_CONFIG_ENV} is not set: start workers with `drip-mcp --workers N ...`")
+        return cls(
+            config=config,
+            api_key=env.get("DRIP_API_KEY", "").strip(),
+            auth_token=auth_token_from_env(env),
+            log_level=env.get(LOG_LEVEL_ENV, "WARNING"),
         )

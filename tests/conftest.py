@@ -21,20 +21,8 @@ def anyio_backend() -> str:
 def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own state directory and a clean Drip environment."""
     state = tmp_path / "state"
+    for name in list(os.environ):
+        if name.startswith("DRIP_"):  # DRIP_* and DRIP_MCP_*: a developer's shell must not leak into a test
+            monkeypatch.delenv(name)
     monkeypatch.setenv("DRIP_MCP_STATE_DIR", str(state))
-    for name in (
-        "DRIP_API_KEY",
-        "DRIP_API_URL",
-        "DRIP_BASE_URL",
-        "DRIP_TIMEOUT",
-        "DRIP_MAX_RETRIES",
-        "DRIP_TOOLSETS",
-        "DRIP_READ_ONLY",
-        "DRIP_SANDBOX_DB",
-        "DRIP_MCP_OUTBOX",
-        "DRIP_MCP_AUTH_TOKEN",
-        "DRIP_MAX_CHARGE_USDC",
-        "DRIP_SESSION_BUDGET_USDC",
-    ):
-        monkeypatch.delenv(name, raising=False)
     return state

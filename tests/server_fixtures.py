@@ -10,6 +10,7 @@ was sent. Webhook deliveries go to an `httpx2.MockTransport`, never the network.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any
 import httpx2
 from mcp import Client
 
-from drip_mcp.client import DripClient
+from drip_mcp.api.client import DripClient
 from drip_mcp.sandbox import Sandbox, SandboxConfig, Store
 from drip_mcp.server import DripServer, build_server
 from drip_mcp.settings import Settings
@@ -38,12 +39,18 @@ __all__ = [
     "file_exists",
     "open_harness",
     "read_secret_file",
+    "state_env",
 ]
 
 SK = "sk_test_serversuite0001"
 PK = "pk_test_serversuite0001"
 MODES = ("auto", "legacy")
 ERROR_KEYS = {"code", "message", "status", "retryable", "hint"}
+
+
+def state_env() -> dict[str, str]:
+    """The environment `Settings.load` should see in a test: just the test's own state directory."""
+    return {"DRIP_MCP_STATE_DIR": os.environ["DRIP_MCP_STATE_DIR"]}
 
 
 @dataclass(frozen=True)
@@ -197,7 +204,8 @@ async def open_harness(
 ) -> AsyncIterator[Harness]:
     """The in-process stack: sandbox → recording transport → DripClient → DripServer → mcp.Client(mode)."""
     db = tmp_path / "s.db"
-    settings = Settings.load({}, api_key=api_key, sandbox=True, sandbox_db=db, **settings_overrides)
+    state = {"DRIP_MCP_STATE_DIR": str(tmp_path / "state")}  # the autouse fixture's state dir, module fixtures too
+    settings = Settings.load(state, api_key=api_key, sandbox=True, sandbox_db=db, **settings_overrides)
     config = SandboxConfig(db_path=db)
     if starting_balance_usdc is not None:
         config = SandboxConfig(db_path=db, starting_balance_usdc=starting_balance_usdc)

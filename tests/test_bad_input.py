@@ -31,7 +31,7 @@ from mcp_types import CallToolRequest, CallToolRequestParams
 from pydantic import ValidationError
 from server_fixtures import ERROR_KEYS, Harness, assert_ok, open_harness
 
-from drip_mcp import retrying
+from drip_mcp.api import retrying
 from drip_mcp.tools import TOOLS, TOOLS_BY_NAME
 
 pytestmark = pytest.mark.anyio

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from drip_mcp.api.wire import error_from_response
 from drip_mcp.errors import (
     APIStatusError,
     AuthenticationError,
@@ -24,7 +25,6 @@ from drip_mcp.errors import (
     RateLimitError,
     SpendCapExceededError,
     UnprocessableEntityError,
-    error_from_response,
 )
 
 STATUS_CLASSES = [

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from drip_mcp.cli import main
-from drip_mcp.manifest import DEFAULT_PATH, check_manifest, manifest, render_manifest
+from drip_mcp.manifest import DEFAULT_PATH, check_manifest, check_readme, manifest, render_manifest, render_tool_table
 from drip_mcp.tools import TOOLS, TOOLS_BY_NAME
 
 REPO_MANIFEST = Path(__file__).resolve().parent.parent / "tools.json"
@@ -73,3 +73,22 @@ def test_cli_output_writes_a_current_manifest(tmp_path: Path) -> None:
 def test_cli_prints_the_manifest_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tools"]) == 0
     assert capsys.readouterr().out == render_manifest()
+
+
+def test_cli_readme_rewrites_a_stale_tool_table_and_check_then_passes(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- tool-table:start -->\n| old |\n<!-- tool-table:end -->\n\nafter\n", encoding="utf-8")
+    assert check_readme(readme) is not None
+    assert main(["tools", "--readme", str(readme)]) == 0
+    text = readme.read_text(encoding="utf-8")
+    assert render_tool_table() in text
+    assert text.startswith("# x\n")
+    assert text.endswith("\nafter\n")
+    assert check_readme(readme) is None
+
+
+def test_cli_check_fails_on_a_stale_readme_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- tool-table:start -->\n| old |\n<!-- tool-table:end -->\n", encoding="utf-8")
+    assert main(["tools", "--check", "--readme", str(readme)]) == 1
+    assert "tool table is stale" in capsys.readouterr().err

@@ -34,14 +34,15 @@ import httpx2
 import pytest
 from mcp import Client, StdioServerParameters, stdio_client
 from mcp_types import TextContent
+from server_fixtures import state_env
 
-from drip_mcp.client import DripClient
+from drip_mcp.api.client import DripClient
+from drip_mcp.api.durable import OutboxSender
+from drip_mcp.api.outbox import Outbox, outbox_scope
+from drip_mcp.api.retrying import RetryPolicy
 from drip_mcp.keys import mask_key
 from drip_mcp.logs import configure_logging
 from drip_mcp.manifest import render_manifest
-from drip_mcp.outbox import Outbox
-from drip_mcp.paths import state_dir
-from drip_mcp.retrying import RetryPolicy
 from drip_mcp.sandbox import Sandbox, SandboxConfig
 from drip_mcp.server import build_server
 from drip_mcp.settings import Settings
@@ -197,7 +198,7 @@ async def run_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sessio
     session = Session()
     stderr, raw = capture_logging(monkeypatch)
     db, outbox_path = tmp_path / "sandbox.db", tmp_path / "outbox.db"
-    settings = Settings.load({}, api_key=KEY, sandbox=True, sandbox_db=db)
+    settings = Settings.load(state_env(), api_key=KEY, sandbox=True, sandbox_db=db)
     assert settings.api_key is not None
 
     def deliver(request: httpx2.Request) -> httpx2.Response:
@@ -207,15 +208,15 @@ async def run_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sessio
     with anyio.fail_after(DEADLINE_S):
         async with Sandbox(SandboxConfig(db_path=db), delivery_transport=httpx2.MockTransport(deliver)) as sandbox:
             upstream = Upstream(sandbox.transport())
-            client = DripClient(
-                settings.api_key,
-                base_url="http://sandbox.local/v1",
-                transport=upstream,
-                retry=RetryPolicy(max_retries=MAX_RETRIES),
-                sleep=_no_sleep,
-            )
             with Outbox(outbox_path) as outbox:
-                client.attach_outbox(outbox, target=f"sandbox:{db.resolve()}")
+                client = DripClient(
+                    settings.api_key,
+                    base_url="http://sandbox.local/v1",
+                    transport=upstream,
+                    retry=RetryPolicy(max_retries=MAX_RETRIES),
+                    sleep=_no_sleep,
+                    durable=OutboxSender(outbox, outbox_scope(f"sandbox:{db.resolve()}", settings.api_key)),
+                )
                 server = build_server(settings, client)
                 async with client, Client(server) as mcp:
                     await _drive(mcp, session, upstream, sandbox)
@@ -228,7 +229,7 @@ async def run_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sessio
         session.files.update({f"closed {k}": v for k, v in read_db(db).items()})
     session.raw_log = raw.lines
     session.stderr = stderr.getvalue()
-    session.secret_files = {p.stem: p for p in (state_dir() / "webhook-secrets").glob("*")}
+    session.secret_files = {p.stem: p for p in (Path(state_env()["DRIP_MCP_STATE_DIR"]) / "webhook-secrets").glob("*")}
     return session
 
 

@@ -9,9 +9,9 @@ import pytest
 
 from drip_mcp.errors import ConfigurationError
 from drip_mcp.keys import KeyMode, KeyType
-from drip_mcp.retrying import DEFAULT_MAX_RETRIES
 from drip_mcp.settings import (
     DEFAULT_BASE_URL,
+    DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     SANDBOX_PUBLIC_KEY,
     TOOLSETS,

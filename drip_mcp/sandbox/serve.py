@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import sys
 from decimal import Decimal
@@ -11,19 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from drip_mcp.hosts import is_loopback
-from drip_mcp.paths import ensure_private_dir, state_dir
+from drip_mcp.paths import ensure_private_dir
 from drip_mcp.sandbox.app import Sandbox
 from drip_mcp.sandbox.config import FaultConfig, SandboxConfig
 from drip_mcp.sandbox.faults import SocketDropper
 
-__all__ = ["default_db_path", "serve"]
-
-
-def default_db_path() -> Path:
-    """``DRIP_SANDBOX_DB`` if set, else ``<state dir>/sandbox.db`` (the directory is created)."""
-    if explicit := os.environ.get("DRIP_SANDBOX_DB"):
-        return Path(explicit).expanduser()
-    return ensure_private_dir(state_dir()) / "sandbox.db"
+__all__ = ["serve"]
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -50,8 +42,8 @@ def serve(
     Binds loopback only unless `allow_remote` (a non-loopback `host` without it
     raises `ValueError`). `port` 0 lets the OS choose. Once listening, prints
     ``drip-mcp sandbox listening on http://HOST:PORT/v1 (db: PATH)`` to
-    stderr. Fault injection comes from `faults`, else from the
-    ``DRIP_SANDBOX_*`` environment variables (`FaultConfig.from_env`).
+    stderr. Fault injection comes from `faults` (the CLI reads it from the
+    ``DRIP_SANDBOX_*`` environment variables through `drip_mcp.settings`).
     """
     import uvicorn
     from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -78,7 +70,7 @@ def serve(
     config = SandboxConfig(
         db_path=db_path,
         starting_balance_usdc=starting_balance_usdc,
-        faults=faults if faults is not None else FaultConfig.from_env(os.environ),
+        faults=faults,
     )
     sandbox = Sandbox(config, connection_dropper=dropper)
     sock = _bind(host, port)

@@ -12,7 +12,7 @@ from typing import Any
 
 from drip_mcp.keys import KeyType
 from drip_mcp.settings import TOOLSETS
-from drip_mcp.tools import billing, customers, runs, status, usage, webhooks
+from drip_mcp.tools import billing, charge, customers, runs, status, usage, webhooks
 from drip_mcp.tools.base import ToolSpec
 
 __all__ = ["TOOLS", "TOOLS_BY_NAME", "ToolSpec", "select_tools"]
@@ -20,6 +20,7 @@ __all__ = ["TOOLS", "TOOLS_BY_NAME", "ToolSpec", "select_tools"]
 TOOLS: tuple[ToolSpec[Any, Any], ...] = (
     *usage.TOOLS,
     *runs.TOOLS,
+    *charge.TOOLS,
     *billing.TOOLS,
     *customers.TOOLS,
     *webhooks.TOOLS,

@@ -3,8 +3,14 @@
 A `ToolSpec` carries everything the server, the scope checks and ``tools.json``
 need: name, title, a description written for a model, the pydantic input model
 (the only source of the input schema), the output model, the toolset, the key
-type it needs, explicit MCP annotations, and the handler. The server never
-learns about a tool any other way.
+type it needs, explicit MCP annotations, the handler, and the flags and hooks
+the machinery reads: ``durable`` (its writes go through the outbox),
+``moves_money`` (named in live-key warnings) and ``ledger`` (what the session
+ledger records for a call). The server never learns about a tool any other way.
+
+The operator's ``--max-quantity`` is enforced where quantities are validated:
+`Quantity` and `EventQuantity` read it from the validation context
+(`QUANTITY_LIMIT`), so every usage write is bounded, nested events included.
 """
 
 from __future__ import annotations
@@ -12,29 +18,33 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from mcp_types import Tool as MCPTool
+from mcp_types import ToolAnnotations
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
+from drip_mcp._version import __version__
+from drip_mcp.errors import DripError
 from drip_mcp.keys import KeyType
-
-if TYPE_CHECKING:
-    from mcp_types import Tool as MCPTool
-    from mcp_types import ToolAnnotations
-
-    from drip_mcp.tools.context import ToolContext
+from drip_mcp.safety.ledger import LedgerEntry
+from drip_mcp.tools.context import ToolContext
 
 __all__ = [
+    "QUANTITY_LIMIT",
     "CustomerId",
+    "EventQuantity",
     "IdempotencyKey",
     "Metadata",
     "Meter",
     "MutationResult",
+    "PositiveQuantity",
     "Quantity",
     "ToolInput",
     "ToolOutput",
@@ -65,8 +75,6 @@ def shipped_manifest() -> dict[str, dict[str, Any]]:
     It is generated from this registry and checked by ``drip-mcp tools --check`` in CI and a test;
     reading it saves building ~50 JSON schemas at every start.
     """
-    from drip_mcp._version import __version__
-
     package = Path(__file__).resolve().parent.parent
     for path in (package / "tools.json", package.parent / "tools.json"):
         try:
@@ -109,14 +117,36 @@ def _finite_decimal(value: Any) -> Any:
 
 
 MAX_QUANTITY = Decimal(10) ** 12
+QUANTITY_LIMIT = "max_quantity"
+"""Validation-context key: the operator's ``--max-quantity`` (a `Decimal`, or absent for no limit)."""
 
-Quantity = Annotated[
+
+def _within_operator_limit(value: Decimal | None, info: ValidationInfo) -> Decimal | None:
+    limit = (info.context or {}).get(QUANTITY_LIMIT)
+    if value is not None and limit is not None and value > limit:
+        raise PydanticCustomError(
+            "quantity_limit",
+            "{quantity} exceeds the operator's limit of {limit} per write",
+            {"quantity": str(value), "limit": str(limit)},
+        )
+    return value
+
+
+PositiveQuantity = Annotated[
     Decimal,
     BeforeValidator(_finite_decimal),
     Field(gt=0, le=MAX_QUANTITY, allow_inf_nan=False),
     WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "maximum": int(MAX_QUANTITY)}),
 ]
-"""A positive, finite quantity; exact (Decimal) from here on."""
+"""A positive, finite quantity; exact (Decimal) from here on (estimates: nothing is written)."""
+
+Quantity = Annotated[PositiveQuantity, AfterValidator(_within_operator_limit)]
+"""A usage write's quantity: a `PositiveQuantity` bounded by the operator's ``--max-quantity``."""
+
+EventQuantity = Annotated[
+    Decimal | None, Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False), AfterValidator(_within_operator_limit)
+]
+"""A run event's quantity: zero allowed, bounded by the operator's limit."""
 
 CustomerId = Annotated[
     str,
@@ -161,7 +191,9 @@ IdempotencyKey = Annotated[
 InT = TypeVar("InT", bound=ToolInput)
 OutT = TypeVar("OutT", bound=ToolOutput)
 
-Handler = Callable[["ToolContext", InT], Awaitable[OutT]]
+Handler = Callable[[ToolContext, InT], Awaitable[OutT]]
+LedgerHook = Callable[[InT, OutT | None, DripError | None], Sequence[LedgerEntry]]
+"""What the session ledger records for one call: (input, output or None, error or None) -> entries."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,10 +212,12 @@ class ToolSpec(Generic[InT, OutT]):
     destructive: bool
     idempotent: bool
     open_world: bool = True
-    # An append-only usage/run write that the outbox may queue when Drip is unreachable.
-    queueable: bool = False
-    # Whether this tool moves money (charges). Used by spend caps and the ledger.
+    # Its writes are append-only usage/run writes: sent through the outbox, queued when Drip is unreachable.
+    durable: bool = False
+    # It moves money (charges): named in the live-key warnings of the banner and drip_ping.
     moves_money: bool = False
+    # What the session ledger records for a call (None: nothing).
+    ledger: LedgerHook[InT, OutT] | None = field(default=None, repr=False)
 
     def build_input_schema(self) -> dict[str, Any]:
         """The input schema, generated from the input model (the only source)."""
@@ -205,8 +239,6 @@ class ToolSpec(Generic[InT, OutT]):
 
     @cached_property
     def annotations(self) -> ToolAnnotations:
-        from mcp_types import ToolAnnotations
-
         return ToolAnnotations(
             title=self.title,
             read_only_hint=self.read_only,
@@ -217,9 +249,7 @@ class ToolSpec(Generic[InT, OutT]):
 
     @cached_property
     def mcp_tool(self) -> MCPTool:
-        from mcp_types import Tool
-
-        return Tool(
+        return MCPTool(
             name=self.name,
             title=self.title,
             description=self.description,

@@ -7,15 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from drip_mcp.api.models import Charge, Money
+from drip_mcp.errors import InvalidInputError
 from drip_mcp.keys import KeyType
-from drip_mcp.models import Charge, Money
 from drip_mcp.tools.base import (
     CustomerId,
     IdempotencyKey,
     Metadata,
-    Meter,
     MutationResult,
-    Quantity,
     ToolInput,
     ToolOutput,
     ToolSpec,
@@ -23,47 +22,6 @@ from drip_mcp.tools.base import (
 from drip_mcp.tools.context import ToolContext
 
 ChargeStatus = Literal["PENDING", "PENDING_SETTLEMENT", "CONFIRMED", "FAILED", "REFUNDED", "REFUND_PENDING"]
-
-
-class ChargeInput(ToolInput):
-    customer_id: CustomerId
-    meter: Meter
-    quantity: Quantity = Field(description="Billable quantity in the meter's unit. Must be > 0.")
-    metadata: Metadata = None
-    idempotency_key: IdempotencyKey = None
-    dry_run: bool = Field(
-        default=False,
-        description="Preview only: return the amount, the current balance and the balance after, charge nothing.",
-    )
-    confirm_token: Annotated[str | None, Field(max_length=512)] = Field(
-        default=None,
-        description="Only when a previous drip_charge returned status 'confirmation_required': pass its "
-        "confirm_token with identical arguments to go ahead.",
-    )
-
-
-class ChargeOutput(MutationResult):
-    status: Literal["charged", "preview", "confirmation_required"] = Field(
-        description="'charged': money moved. 'preview': dry run, nothing charged. 'confirmation_required': "
-        "nothing charged; ask the user, then call again with confirm_token."
-    )
-    customer_id: str
-    meter: str
-    quantity: Decimal
-    amount_usdc: Money | None = Field(default=None, description="What this charge costs (or cost).")
-    charge_id: str | None = None
-    charge_status: str | None = None
-    usage_event_id: str | None = None
-    balance_before_usdc: Money | None = None
-    balance_after_usdc: Money | None = None
-    confirm_token: str | None = None
-    confirm_expires_at: str | None = None
-
-
-async def charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
-    from drip_mcp.charging import run_charge
-
-    return await run_charge(ctx, inp)
 
 
 class CustomerRef(ToolInput):
@@ -145,8 +103,6 @@ class CheckoutOutput(MutationResult):
 
 
 async def checkout(ctx: ToolContext, inp: CheckoutInput) -> CheckoutOutput:
-    from drip_mcp.errors import InvalidInputError
-
     if inp.customer_id is None and inp.external_customer_id is None:
         raise InvalidInputError("customer_id or external_customer_id is required", details=[{"path": "customer_id"}])
     reply = await ctx.client.checkout(
@@ -169,26 +125,6 @@ async def checkout(ctx: ToolContext, inp: CheckoutInput) -> CheckoutOutput:
 
 
 TOOLS: tuple[ToolSpec[Any, Any], ...] = (
-    ToolSpec(
-        name="drip_charge",
-        title="Charge a customer",
-        description=(
-            "Bill a customer for usage (POST /usage): computes quantity x the meter's unit price and deducts "
-            "it from the customer's balance. MONEY MOVES and cannot be undone here. Use dry_run: true to "
-            "preview the amount and balance first. Fails with PAYMENT_REQUIRED when the balance is short "
-            "(offer drip_checkout). To retry after a timeout or error, call again with the same "
-            "idempotency_key from the error or result: Drip then charges at most once. Never retry without it."
-        ),
-        toolset="billing",
-        scope=KeyType.PUBLIC,
-        input_model=ChargeInput,
-        output_model=ChargeOutput,
-        handler=charge,
-        read_only=False,
-        destructive=True,
-        idempotent=False,
-        moves_money=True,
-    ),
     ToolSpec(
         name="drip_get_balance",
         title="Get balance",

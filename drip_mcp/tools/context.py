@@ -1,57 +1,73 @@
-"""What a tool handler gets: the scoped client, settings and process-wide services."""
+"""What a tool handler gets: the scoped client, settings, process-wide services and the call's flags."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from drip_mcp.confirmation import ConfirmTokens
+from mcp.server.mcpserver import Context
+from mcp_types import InputRequiredResult
+
+from drip_mcp.api.client import DripClient
 from drip_mcp.errors import MetadataPolicyError
-from drip_mcp.keys import KeyType
-from drip_mcp.ledger import SessionLedger, SpendGuard
-from drip_mcp.paths import state_dir
-from drip_mcp.pricing import PriceBook
+from drip_mcp.redaction import MetadataPolicy, MetadataRejected, sanitize_metadata
+from drip_mcp.safety.confirmation import ConfirmTokens
+from drip_mcp.safety.guard import SpendGuard
+from drip_mcp.safety.ledger import SessionLedger
+from drip_mcp.safety.pricing import PriceBook
+from drip_mcp.settings import Settings
 
-if TYPE_CHECKING:
-    from mcp.server.mcpserver import Context
+__all__ = ["NeedsClientInput", "Services", "ToolContext"]
 
-    from drip_mcp.client import DripClient
-    from drip_mcp.settings import Settings
 
-__all__ = ["Services", "ToolContext"]
+class NeedsClientInput(Exception):
+    """Raised to hand an `InputRequiredResult` (2026-07-28 elicitation round) back to the client."""
+
+    def __init__(self, result: InputRequiredResult) -> None:
+        super().__init__("client input required")
+        self.result = result
 
 
 @dataclass
 class Services:
     """Process-wide state shared by every tool call (one per server process)."""
 
-    secrets_dir: Path = field(default_factory=lambda: state_dir() / "webhook-secrets")
+    secrets_dir: Path
     prices: PriceBook = field(default_factory=PriceBook)
     guard: SpendGuard = field(default_factory=SpendGuard)
     ledger: SessionLedger = field(default_factory=SessionLedger)
     confirm_tokens: ConfirmTokens = field(default_factory=ConfirmTokens)
-    # Set by the server: the names of the tools a key type may use under the operator's filters.
-    allowed_tools: Callable[[KeyType], list[str]] = field(default=lambda _kt: [], repr=False)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Services:
+        """Services with the operator's caps and the settings' state directory."""
+        return cls(
+            secrets_dir=settings.secrets_dir,
+            guard=SpendGuard(settings.max_charge_usdc, settings.session_budget_usdc),
+        )
 
 
 @dataclass
 class ToolContext:
-    """Per-call context: which client (tenant) to use, and what the call redacted."""
+    """Per-call context: which client (tenant) to use, what the call may do, and what it redacted.
+
+    ``durable`` comes from the tool's declaration: its writes go through the outbox.
+    ``allowed_tools`` are the tools this caller may use (for ``drip_ping``).
+    """
 
     client: DripClient
     settings: Settings
     services: Services
     mcp: Context[Any, Any] | None = None
+    durable: bool = False
+    allowed_tools: tuple[str, ...] = ()
     redacted: list[str] = field(default_factory=list)
 
     def clean_metadata(self, value: dict[str, Any] | None, path: str = "metadata") -> dict[str, Any] | None:
         """Apply the metadata policy; remember redacted paths; raise if the policy rejects."""
         if not value:
             return value
-        from drip_mcp.redaction import MetadataPolicy, MetadataRejected, sanitize_metadata
-
         try:
             result = sanitize_metadata(value, path=path, policy=MetadataPolicy(self.settings.metadata_policy))
         except MetadataRejected as exc:

@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from drip_mcp.api.models import Customer
 from drip_mcp.errors import InvalidInputError
 from drip_mcp.keys import KeyType
-from drip_mcp.models import Customer
 from drip_mcp.tools.base import (
     CustomerId,
     IdempotencyKey,

@@ -8,14 +8,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, ConfigDict, Field
 
-from drip_mcp.client import new_idempotency_key
-from drip_mcp.errors import ConflictError
+from drip_mcp.api.models import EndRunResult, RunDetails, RunStatus
+from drip_mcp.api.outbox import Queued
+from drip_mcp.api.wire import new_idempotency_key
+from drip_mcp.errors import ConflictError, InvalidInputError
 from drip_mcp.keys import KeyType
-from drip_mcp.models import EndRunResult, RunDetails, RunStatus
-from drip_mcp.outbox import Queued
 from drip_mcp.tools.base import (
     MAX_QUANTITY,
     CustomerId,
+    EventQuantity,
     IdempotencyKey,
     Metadata,
     MutationResult,
@@ -51,7 +52,7 @@ class RunEvent(ToolInput):
     model_config = ConfigDict(extra="allow", allow_inf_nan=False, populate_by_name=True, defer_build=True)
 
     event_type: EventType = Field(validation_alias=AliasChoices("event_type", "eventType"))
-    quantity: Annotated[Decimal | None, Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False)] = None
+    quantity: EventQuantity = None
     units: Annotated[str | None, Field(max_length=50)] = None
     description: Annotated[str | None, Field(max_length=500)] = None
     cost_units: Annotated[Decimal | None, Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False)] = _alias(
@@ -141,7 +142,7 @@ async def record_run(ctx: ToolContext, inp: RecordRunInput) -> RecordRunOutput:
             correlation_id=inp.correlation_id,
             metadata=ctx.clean_metadata(inp.metadata),
             idempotency_key=key,
-            durable=True,
+            durable=ctx.durable,
         )
     except Queued as queued:
         return RecordRunOutput(status="queued", idempotency_key=queued.idempotency_key, redacted_paths=ctx.redacted)
@@ -254,7 +255,7 @@ async def start_run(ctx: ToolContext, inp: StartRunInput) -> StartRunOutput:
 class EmitEventInput(ToolInput):
     run_id: RunId
     event_type: EventType
-    quantity: Annotated[Decimal | None, Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False)] = None
+    quantity: EventQuantity = None
     units: Annotated[str | None, Field(max_length=50)] = None
     description: Annotated[str | None, Field(max_length=500)] = None
     cost_units: Annotated[Decimal | None, Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False)] = None
@@ -280,7 +281,7 @@ async def emit_event(ctx: ToolContext, inp: EmitEventInput) -> EmitEventOutput:
             cost_units=inp.cost_units,
             metadata=ctx.clean_metadata(inp.metadata),
             idempotency_key=inp.idempotency_key,
-            durable=True,
+            durable=ctx.durable,
         )
     except Queued as queued:
         return EmitEventOutput(
@@ -314,8 +315,6 @@ class EmitEventsBatchOutput(MutationResult):
 
 
 async def emit_events_batch(ctx: ToolContext, inp: EmitEventsBatchInput) -> EmitEventsBatchOutput:
-    from drip_mcp.errors import InvalidInputError
-
     batch_key = inp.idempotency_key or new_idempotency_key("evtb")
     events = []
     for i, event in enumerate(inp.events):
@@ -327,7 +326,7 @@ async def emit_events_batch(ctx: ToolContext, inp: EmitEventsBatchInput) -> Emit
         wire.setdefault("idempotencyKey", f"{batch_key}:{i}")
         events.append(wire)
     try:
-        reply = await ctx.client.emit_events_batch(events=events, idempotency_key=batch_key, durable=True)
+        reply = await ctx.client.emit_events_batch(events=events, idempotency_key=batch_key, durable=ctx.durable)
     except Queued as queued:
         return EmitEventsBatchOutput(
             status="queued", idempotency_key=queued.idempotency_key, redacted_paths=ctx.redacted
@@ -388,7 +387,7 @@ async def end_run(ctx: ToolContext, inp: EndRunInput) -> EndRunOutput:
             error_code=inp.error_code,
             metadata=ctx.clean_metadata(inp.metadata),
             idempotency_key=inp.idempotency_key,
-            durable=True,
+            durable=ctx.durable,
         )
     except Queued as queued:
         return _end_output(inp.run_id, None, queued.idempotency_key, ctx)
@@ -567,7 +566,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         record_run,
         RecordRunInput,
         RecordRunOutput,
-        queueable=True,
+        durable=True,
         **_WRITE,
     ),
     _spec(
@@ -587,7 +586,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         emit_event,
         EmitEventInput,
         EmitEventOutput,
-        queueable=True,
+        durable=True,
         **_WRITE,
     ),
     _spec(
@@ -599,7 +598,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         emit_events_batch,
         EmitEventsBatchInput,
         EmitEventsBatchOutput,
-        queueable=True,
+        durable=True,
         **_WRITE,
     ),
     _spec(
@@ -611,7 +610,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         end_run,
         EndRunInput,
         EndRunOutput,
-        queueable=True,
+        durable=True,
         read_only=False,
         destructive=False,
         idempotent=True,

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from drip_mcp._version import __version__
+from drip_mcp.api.durable import OutboxSender
 from drip_mcp.errors import DripError
 from drip_mcp.keys import KeyType
 from drip_mcp.tools.base import ToolInput, ToolOutput, ToolSpec
@@ -34,7 +35,7 @@ class PingOutput(ToolOutput):
     spend_caps: list[str] = Field(default_factory=list, description="Operator caps on charges, if any.")
     confirm_charges: bool = False
     version: str = __version__
-    # --- durable outbox (drip_mcp.outbox) ---
+    # --- durable outbox (drip_mcp.api.outbox) ---
     outbox_pending: int | None = Field(
         default=None, description="Queued usage/run writes not yet delivered to Drip (None: no outbox)."
     )
@@ -59,9 +60,9 @@ async def ping(ctx: ToolContext, inp: PingInput) -> PingOutput:
     if key.is_live:
         active = "; ".join(caps) if caps else "none (consider --read-only or --max-charge-usdc)"
         warnings.append(f"LIVE key: drip_charge moves real money. Active caps: {active}.")
-    # --- durable outbox ---
-    outbox = ctx.client.outbox
-    counts = outbox.counts() if outbox is not None else None
+    # --- durable outbox: this key's rows ---
+    sender = ctx.client.durable
+    counts = sender.outbox.counts(sender.scope) if isinstance(sender, OutboxSender) else None
     if counts is not None and counts.dead:
         warnings.append(f"{counts.dead} queued write(s) were refused by Drip: see `drip-mcp outbox list --dead`.")
     return PingOutput(
@@ -77,7 +78,7 @@ async def ping(ctx: ToolContext, inp: PingInput) -> PingOutput:
         sandbox=ctx.settings.sandbox,
         read_only=ctx.settings.read_only,
         toolsets=list(ctx.settings.toolsets),
-        tools=ctx.services.allowed_tools(key.type),
+        tools=list(ctx.allowed_tools),
         warnings=warnings,
         spend_caps=caps,
         confirm_charges=ctx.settings.confirm_charges,

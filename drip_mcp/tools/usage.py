@@ -9,16 +9,18 @@ from typing import Annotated, Any, Literal
 import anyio
 from pydantic import Field
 
-from drip_mcp.errors import DripError
+from drip_mcp.api.models import CostEstimate, Money
+from drip_mcp.api.outbox import Queued
+from drip_mcp.errors import DripError, InvalidInputError
 from drip_mcp.keys import KeyType
-from drip_mcp.models import CostEstimate, Money
-from drip_mcp.outbox import Queued
+from drip_mcp.safety.ledger import LedgerEntry
 from drip_mcp.tools.base import (
     CustomerId,
     IdempotencyKey,
     Metadata,
     Meter,
     MutationResult,
+    PositiveQuantity,
     Quantity,
     ToolInput,
     ToolOutput,
@@ -67,7 +69,7 @@ async def track_usage(ctx: ToolContext, inp: TrackUsageInput) -> TrackUsageOutpu
             description=inp.description,
             metadata=metadata,
             idempotency_key=inp.idempotency_key,
-            durable=True,
+            durable=ctx.durable,
         )
     except Queued as queued:
         return TrackUsageOutput(
@@ -136,7 +138,7 @@ async def track_usage_batch(ctx: ToolContext, inp: TrackUsageBatchInput) -> Trac
                     description=event.description,
                     metadata=cleaned[index],
                     idempotency_key=event.idempotency_key,
-                    durable=True,
+                    durable=ctx.durable,
                 )
             except Queued as queued:
                 results[index] = BatchItemResult(index=index, status="queued", idempotency_key=queued.idempotency_key)
@@ -206,7 +208,7 @@ async def list_meters(ctx: ToolContext, inp: ListMetersInput) -> ListMetersOutpu
 
 class EstimateItem(ToolInput):
     meter: Meter
-    quantity: Quantity = Field(description="Hypothetical quantity, > 0.")
+    quantity: PositiveQuantity = Field(description="Hypothetical quantity, > 0.")
     unit_price_override: Annotated[
         Decimal | None,
         Field(ge=0, le=MAX_UNIT_PRICE, allow_inf_nan=False, description="Price per unit to assume, USD."),
@@ -265,8 +267,6 @@ class EstimateFromUsageInput(ToolInput):
 
 
 async def estimate_from_usage(ctx: ToolContext, inp: EstimateFromUsageInput) -> EstimateOutput:
-    from drip_mcp.errors import InvalidInputError
-
     if inp.period_end <= inp.period_start:
         raise InvalidInputError("period_end must be after period_start", details=[{"path": "period_end"}])
     est = await ctx.client.estimate_from_usage(
@@ -276,6 +276,32 @@ async def estimate_from_usage(ctx: ToolContext, inp: EstimateFromUsageInput) -> 
         usage_types=inp.meters,
     )
     return _estimate_output(est)
+
+
+def _track_ledger(inp: TrackUsageInput, out: TrackUsageOutput | None, error: DripError | None) -> list[LedgerEntry]:
+    key = out.idempotency_key if out is not None else (error.idempotency_key if error else None)
+    outcome = out.status if out is not None else "failed"
+    return [LedgerEntry("usage", inp.customer_id, inp.meter, inp.quantity, None, key, outcome)]
+
+
+def _batch_ledger(
+    inp: TrackUsageBatchInput, out: TrackUsageBatchOutput | None, error: DripError | None
+) -> list[LedgerEntry]:
+    """One entry per event the batch settled (a batch refused whole wrote nothing)."""
+    if out is None:
+        return []
+    return [
+        LedgerEntry(
+            "usage",
+            inp.events[item.index].customer_id,
+            inp.events[item.index].meter,
+            inp.events[item.index].quantity,
+            None,
+            item.idempotency_key,
+            item.status,
+        )
+        for item in out.results
+    ]
 
 
 _RETRY = "Safe to retry with the same idempotency_key (returned in the result)."
@@ -298,7 +324,8 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         read_only=False,
         destructive=False,
         idempotent=False,
-        queueable=True,
+        durable=True,
+        ledger=_track_ledger,
     ),
     ToolSpec(
         name="drip_track_usage_batch",
@@ -316,7 +343,8 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         read_only=False,
         destructive=False,
         idempotent=False,
-        queueable=True,
+        durable=True,
+        ledger=_batch_ledger,
     ),
     ToolSpec(
         name="drip_list_meters",

@@ -16,10 +16,10 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from drip_mcp.client import new_idempotency_key
+from drip_mcp.api.models import Webhook
+from drip_mcp.api.wire import new_idempotency_key
 from drip_mcp.errors import NotFoundError
 from drip_mcp.keys import KeyType
-from drip_mcp.models import Webhook
 from drip_mcp.paths import ensure_private_dir
 from drip_mcp.tools.base import IdempotencyKey, MutationResult, ToolInput, ToolOutput, ToolSpec
 from drip_mcp.tools.context import ToolContext

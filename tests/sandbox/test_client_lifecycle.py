@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from transport_helpers import serving
 
-from drip_mcp.client import DripClient
+from drip_mcp.api.client import DripClient
 from drip_mcp.keys import ApiKey
 from drip_mcp.sandbox import Sandbox, SandboxConfig
 from drip_mcp.signing import SIGNATURE_HEADER, verify

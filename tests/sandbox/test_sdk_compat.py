@@ -29,13 +29,10 @@ KEY = "sk_test_sdkcompat01"
 
 @contextmanager
 def running_sandbox(db_path: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run `serve(port=0)` in a subprocess; yield its root URL once it says it listens."""
-    code = (
-        "from pathlib import Path; from drip_mcp.sandbox.serve import serve; "
-        f"serve(host='127.0.0.1', port=0, db_path=Path({str(db_path)!r}))"
-    )
+    """Run ``drip-mcp sandbox --port 0`` in a subprocess; yield its root URL once it says it listens."""
+    command = [sys.executable, "-m", "drip_mcp", "sandbox", "--port", "0", "--db", str(db_path)]
     env = {**os.environ, **(extra_env or {})}
-    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
     lines: queue.Queue[str] = queue.Queue()
     assert process.stderr is not None
     stderr = process.stderr

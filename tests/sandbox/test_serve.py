@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from drip_mcp.paths import state_dir
-from drip_mcp.sandbox.serve import default_db_path, serve
+from drip_mcp.sandbox.serve import serve
+from drip_mcp.settings import Settings
 
 
 def test_non_loopback_host_needs_allow_remote(tmp_path: Path) -> None:
@@ -17,11 +17,11 @@ def test_non_loopback_host_needs_allow_remote(tmp_path: Path) -> None:
         serve(host="0.0.0.0", port=0, db_path=tmp_path / "x.db")  # noqa: S104
 
 
-def test_default_db_path_prefers_env_then_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert default_db_path() == state_dir() / "sandbox.db"
-    assert state_dir().is_dir()
-    monkeypatch.setenv("DRIP_SANDBOX_DB", str(tmp_path / "explicit.db"))
-    assert default_db_path() == tmp_path / "explicit.db"
+def test_default_db_path_prefers_env_then_state_dir(tmp_path: Path) -> None:
+    state = {"DRIP_MCP_STATE_DIR": str(tmp_path / "state")}
+    assert Settings.load(state, api_key="", require_key=False).sandbox_db_path == tmp_path / "state" / "sandbox.db"
+    explicit = {**state, "DRIP_SANDBOX_DB": str(tmp_path / "explicit.db")}
+    assert Settings.load(explicit, api_key="", require_key=False).sandbox_db_path == tmp_path / "explicit.db"
 
 
 def test_cli_sandbox_serves_health_and_creates_the_db_directory(tmp_path: Path) -> None:

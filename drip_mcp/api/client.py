@@ -1,0 +1,691 @@
+"""`DripClient`: the only module that speaks HTTP to Drip.
+
+It owns four policies, each in one place:
+
+* **Scope guard.** Every route is declared once in `drip_mcp.api.endpoints`
+  with the key type it needs. A public (``pk_``) key on a secret-only endpoint
+  raises `PublicKeyNotAllowedError` before any request is built.
+* **Retries.** `drip_mcp.api.retrying` decides what is retried and how long to
+  wait; this module only loops.
+* **Idempotency.** Every mutating call carries ``idempotencyKey`` in its JSON
+  body. A caller's key is used verbatim; otherwise one is made once per logical
+  call, before the retry loop, reused by every attempt and returned in `Reply`.
+* **Errors.** httpx2 exceptions and HTTP error statuses become `DripError`s at
+  one boundary (`_translate_transport_errors` and `error_from_response`).
+
+Durable writes (``durable=True``) are handed to the `DurableSend` the client
+was built with (`drip_mcp.api.durable.OutboxSender`), which stores them before
+the send and settles them after; without one they are plain sends.
+
+The HTTP pool (`httpx2.AsyncClient`) may be shared by several `DripClient`s
+(one per tenant key in hosted mode): authentication is added per request, never
+stored on the pool.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Generic, Protocol, TypeVar
+
+import anyio
+import httpx2
+from pydantic import BaseModel
+
+from drip_mcp._version import __version__
+from drip_mcp.api import models as m
+from drip_mcp.api.endpoints import ENDPOINTS, Endpoint, matches_route, path_segment
+from drip_mcp.api.retrying import (
+    RetryPolicy,
+    backoff_delay,
+    is_retryable_status,
+    parse_retry_after,
+    sleeping_enabled,
+)
+from drip_mcp.api.wire import (
+    encode_body,
+    error_from_response,
+    new_idempotency_key,
+    parse_body,
+    parse_model,
+    query_value,
+    to_camel,
+    to_wire,
+)
+from drip_mcp.errors import (
+    ConfigurationError,
+    DripConnectionError,
+    DripTimeoutError,
+    InvalidInputError,
+    PublicKeyNotAllowedError,
+)
+from drip_mcp.keys import ApiKey, KeyType
+from drip_mcp.settings import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, Settings
+
+__all__ = ["DripClient", "DurableSend", "Page", "PreparedRequest", "Reply", "new_http_client"]
+
+logger = logging.getLogger("drip_mcp.api.client")
+
+USER_AGENT = f"drip-mcp/{__version__}"
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Reply(Generic[T]):
+    """A mutating call's parsed result and the idempotency key it was sent with."""
+
+    data: T
+    idempotency_key: str
+
+
+class Page(BaseModel, Generic[T]):
+    """Drip's list envelope ``{data, count}``."""
+
+    data: list[T]
+    count: int
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A mutating request, built and keyed, as a durable sender stores it."""
+
+    endpoint: Endpoint
+    path: str
+    body: bytes
+    idempotency_key: str
+
+
+class DurableSend(Protocol):
+    """Stores a prepared write before `send` runs and settles it after (see `drip_mcp.api.durable`)."""
+
+    async def __call__(self, request: PreparedRequest, send: Callable[[], Awaitable[Any]]) -> Any: ...
+
+
+def new_http_client(
+    *, timeout: float = DEFAULT_TIMEOUT, transport: httpx2.AsyncBaseTransport | None = None
+) -> httpx2.AsyncClient:
+    """The pooled HTTP client (one per process); carries no credentials."""
+    return httpx2.AsyncClient(
+        timeout=httpx2.Timeout(timeout),
+        transport=transport,
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        limits=httpx2.Limits(max_connections=100, max_keepalive_connections=20),
+        follow_redirects=False,
+    )
+
+
+@asynccontextmanager
+async def _translate_transport_errors(endpoint: Endpoint) -> AsyncIterator[None]:
+    """The single boundary where httpx2 exceptions become `DripError`s."""
+    try:
+        yield
+    except httpx2.TimeoutException as exc:
+        raise DripTimeoutError(f"Drip did not answer {endpoint.name} in time ({type(exc).__name__})") from exc
+    except httpx2.TransportError as exc:
+        raise DripConnectionError(f"Could not reach Drip for {endpoint.name} ({type(exc).__name__})") from exc
+
+
+class DripClient:
+    """Async client for the Drip API, scoped by the key it holds.
+
+    Arguments beat settings: ``DripClient(key, base_url=...)`` uses exactly what
+    it is given; `DripClient.from_settings` takes everything from `Settings`.
+    Pass ``transport`` (``httpx2.MockTransport``, the sandbox's transport) in
+    tests, or ``http`` to share one pool between several clients; ``durable``
+    stores ``durable=True`` writes before they are sent (an outbox).
+    """
+
+    def __init__(
+        self,
+        api_key: ApiKey,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        http: httpx2.AsyncClient | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        durable: DurableSend | None = None,
+    ) -> None:
+        self._key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.root_url = self.base_url.removesuffix("/v1")
+        self.retry = retry or RetryPolicy()
+        self._owns_http = http is None
+        self._http = http
+        self._timeout, self._transport = timeout, transport
+        self._auth = {"Authorization": f"Bearer {api_key.reveal()}"}
+        self._sleep = sleep
+        self.durable = durable
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        http: httpx2.AsyncClient | None = None,
+        base_url: str | None = None,
+        durable: DurableSend | None = None,
+    ) -> DripClient:
+        """A client for `settings`' key, timeout and retries (`base_url` overrides the settings' one)."""
+        if settings.api_key is None:
+            raise ConfigurationError("DRIP_API_KEY is not set")
+        return cls(
+            settings.api_key,
+            base_url=base_url or settings.base_url,
+            timeout=settings.timeout,
+            retry=RetryPolicy(max_retries=settings.max_retries),
+            transport=transport,
+            http=http,
+            durable=durable,
+        )
+
+    @property
+    def http(self) -> httpx2.AsyncClient:
+        """The HTTP pool, built on first use (its TLS setup costs ~40 ms that a cold start need not pay)."""
+        if self._http is None:
+            self._http = new_http_client(timeout=self._timeout, transport=self._transport)
+        return self._http
+
+    @property
+    def key_type(self) -> KeyType:
+        return self._key.type
+
+    @property
+    def api_key(self) -> ApiKey:
+        return self._key
+
+    def allows(self, endpoint: Endpoint | str) -> bool:
+        """Whether this client's key may call `endpoint`."""
+        ep = ENDPOINTS[endpoint] if isinstance(endpoint, str) else endpoint
+        return ep.scope is KeyType.PUBLIC or self._key.type is KeyType.SECRET
+
+    def __repr__(self) -> str:
+        return f"DripClient(key={self._key.masked!r}, base_url={self.base_url!r})"
+
+    async def aclose(self) -> None:
+        if self._owns_http and self._http is not None:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> DripClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # --- the one request path ----------------------------------------------------------------
+
+    async def request(
+        self,
+        endpoint: Endpoint | str,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        durable: bool = False,
+    ) -> tuple[Any, str | None]:
+        """Send one logical call (with retries); return the parsed body and the idempotency key used.
+
+        With ``durable=True`` a mutating call goes through the client's `DurableSend` (stored first;
+        see `drip_mcp.api.durable`), which may raise `Queued` instead of a retryable error.
+        """
+        ep = ENDPOINTS[endpoint] if isinstance(endpoint, str) else endpoint
+        if not self.allows(ep):
+            raise PublicKeyNotAllowedError(ep.name)
+        key: str | None = None
+        content: bytes | None = None
+        if ep.mutating:
+            key = idempotency_key or new_idempotency_key(ep.key_prefix)
+            content = encode_body({**(body or {}), "idempotencyKey": key})
+        path = ep.path.format_map({k: path_segment(v) for k, v in (path_params or {}).items()})
+        url = (self.root_url if ep.name == "health" else self.base_url) + path
+        query = {to_camel(k): query_value(v) for k, v in (params or {}).items() if v is not None}
+        headers = {**self._auth, "Content-Type": "application/json"} if content is not None else self._auth
+
+        async def send() -> Any:
+            return await self._send(ep, url, content, query, headers, key, self.retry.max_retries)
+
+        if durable and self.durable is not None and key is not None and content is not None:
+            return await self.durable(PreparedRequest(ep, path, content, key), send), key
+        return await send(), key
+
+    async def replay(self, *, endpoint: str, path: str, body: bytes) -> Any:
+        """One attempt (no retries) at a stored outbox request; return the parsed body."""
+        ep = ENDPOINTS[endpoint]
+        if not self.allows(ep):
+            raise PublicKeyNotAllowedError(ep.name)
+        if not matches_route(ep.path, path):
+            raise InvalidInputError(f"stored path {path!r} does not match {ep.name}")
+        key = json.loads(body).get("idempotencyKey")
+        headers = {**self._auth, "Content-Type": "application/json"}
+        return await self._send(ep, self.base_url + path, body, {}, headers, key, 0)
+
+    async def _send(
+        self,
+        ep: Endpoint,
+        url: str,
+        content: bytes | None,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        key: str | None,
+        max_retries: int,
+    ) -> Any:
+        """The retry loop: one request, retried on network errors, 429 and 5xx; the parsed body."""
+        attempt = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                async with _translate_transport_errors(ep):
+                    response = await self.http.request(
+                        ep.method, url, content=content, params=query or None, headers=headers
+                    )
+            except DripConnectionError as exc:
+                exc.idempotency_key = key
+                if attempt >= max_retries:
+                    raise
+                delay = backoff_delay(self.retry, attempt)
+                logger.debug("%s %s failed (%s); retry %d in %.3fs", ep.method, ep.path, exc.code, attempt + 1, delay)
+            else:
+                logger.debug(
+                    "%s %s -> %d in %.1f ms",
+                    ep.method,
+                    ep.path,
+                    response.status_code,
+                    (time.perf_counter() - started) * 1000,
+                )
+                data = parse_body(response)
+                if response.status_code < 400:
+                    return data
+                data = _mask_secret(data, self._key.reveal(), self._key.masked)
+                retry_after = parse_retry_after(response.headers.get("Retry-After"), data)
+                if attempt >= max_retries or not is_retryable_status(response.status_code):
+                    raise error_from_response(
+                        response.status_code,
+                        data,
+                        request_id=response.headers.get("X-Request-Id"),
+                        retry_after=retry_after,
+                        idempotency_key=key,
+                    )
+                delay = backoff_delay(self.retry, attempt, retry_after)
+                logger.debug(
+                    "%s %s -> %d; retry %d in %.3fs",
+                    ep.method,
+                    ep.path,
+                    response.status_code,
+                    attempt + 1,
+                    delay,
+                )
+            attempt += 1
+            if sleeping_enabled():
+                await self._sleep(delay)
+            else:
+                await self._sleep(0)
+
+    async def _get(self, endpoint: str, model: type[T], **kw: Any) -> T:
+        data, _ = await self.request(endpoint, **kw)
+        return parse_model(model, data, endpoint)
+
+    async def _page(self, endpoint: str, model: type[T], params: Mapping[str, Any]) -> Page[T]:
+        data, _ = await self.request(endpoint, params=params)
+        return parse_model(Page[model], data, endpoint)  # type: ignore[valid-type]
+
+    async def _post(
+        self,
+        endpoint: str,
+        model: type[T],
+        body: Mapping[str, Any],
+        idempotency_key: str | None = None,
+        path_params: Mapping[str, str] | None = None,
+        durable: bool = False,
+    ) -> Reply[T]:
+        data, key = await self.request(
+            endpoint, body=body, idempotency_key=idempotency_key, path_params=path_params, durable=durable
+        )
+        assert key is not None
+        return Reply(parse_model(model, data, endpoint), key)
+
+    # --- status -------------------------------------------------------------------------------
+
+    async def health(self) -> m.Health:
+        """``GET /health`` at the API root."""
+        return await self._get("health", m.Health)
+
+    # --- customers ----------------------------------------------------------------------------
+
+    async def create_customer(
+        self,
+        *,
+        external_customer_id: str | None = None,
+        onchain_address: str | None = None,
+        email: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Reply[m.Customer]:
+        body = to_wire(
+            {
+                "external_customer_id": external_customer_id,
+                "onchain_address": onchain_address,
+                "email": email,
+                "metadata": metadata,
+            }
+        )
+        return await self._post("create_customer", m.Customer, body, idempotency_key)
+
+    async def get_customer(self, customer_id: str) -> m.Customer:
+        return await self._get("get_customer", m.Customer, path_params={"customer_id": customer_id})
+
+    async def list_customers(
+        self, *, limit: int | None = None, offset: int | None = None, status: str | None = None
+    ) -> Page[m.Customer]:
+        return await self._page("list_customers", m.Customer, {"limit": limit, "offset": offset, "status": status})
+
+    async def get_balance(self, customer_id: str) -> m.Balance:
+        return await self._get("get_balance", m.Balance, path_params={"customer_id": customer_id})
+
+    # --- usage, charges, meters, estimates, checkout -----------------------------------------
+
+    async def track_usage(
+        self,
+        *,
+        customer_id: str,
+        meter: str,
+        quantity: Decimal,
+        units: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        durable: bool = False,
+    ) -> Reply[m.TrackUsageResult]:
+        """Record usage on the ledger without billing (``POST /usage/internal``).
+
+        ``durable=True``: through the client's outbox; raises `Queued` when stored for later delivery.
+        """
+        body = to_wire(
+            {
+                "customer_id": customer_id,
+                "usage_type": meter,
+                "quantity": quantity,
+                "units": units,
+                "description": description,
+                "metadata": metadata,
+            }
+        )
+        return await self._post("track_usage", m.TrackUsageResult, body, idempotency_key, durable=durable)
+
+    async def charge(
+        self,
+        *,
+        customer_id: str,
+        meter: str,
+        quantity: Decimal,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Reply[m.ChargeResult]:
+        """Bill usage against the customer's balance (``POST /usage``). Moves money."""
+        body = to_wire({"customer_id": customer_id, "usage_type": meter, "quantity": quantity, "metadata": metadata})
+        return await self._post("charge", m.ChargeResult, body, idempotency_key)
+
+    async def list_charges(
+        self,
+        *,
+        customer_id: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Page[m.Charge]:
+        params = {"customer_id": customer_id, "status": status, "limit": limit, "offset": offset}
+        return await self._page("list_charges", m.Charge, params)
+
+    async def get_charge(self, charge_id: str) -> m.Charge:
+        return await self._get("get_charge", m.Charge, path_params={"charge_id": charge_id})
+
+    async def list_pricing_plans(self) -> Page[m.PricingPlan]:
+        return await self._page("list_pricing_plans", m.PricingPlan, {})
+
+    async def estimate_hypothetical(
+        self, *, items: Sequence[Mapping[str, Any]], custom_pricing: Mapping[str, str] | None = None
+    ) -> m.CostEstimate:
+        body = to_wire({"items": [to_wire(i) for i in items], "custom_pricing": custom_pricing})
+        return (await self._post("estimate_hypothetical", m.CostEstimate, body)).data
+
+    async def estimate_from_usage(
+        self,
+        *,
+        period_start: str,
+        period_end: str,
+        customer_id: str | None = None,
+        usage_types: list[str] | None = None,
+        custom_pricing: Mapping[str, str] | None = None,
+    ) -> m.CostEstimate:
+        body = to_wire(
+            {
+                "period_start": period_start,
+                "period_end": period_end,
+                "customer_id": customer_id,
+                "usage_types": usage_types,
+                "custom_pricing": custom_pricing,
+            }
+        )
+        return (await self._post("estimate_from_usage", m.CostEstimate, body)).data
+
+    async def checkout(
+        self,
+        *,
+        amount_cents: int,
+        return_url: str,
+        customer_id: str | None = None,
+        external_customer_id: str | None = None,
+        cancel_url: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Reply[m.Checkout]:
+        """Create a hosted top-up session. The body is snake_case, as Drip's SDKs send it."""
+        fields = {
+            "amount": amount_cents,
+            "return_url": return_url,
+            "customer_id": customer_id,
+            "external_customer_id": external_customer_id,
+            "cancel_url": cancel_url,
+            "metadata": metadata,
+        }
+        body = {k: v for k, v in fields.items() if v is not None}
+        return await self._post("checkout", m.Checkout, body, idempotency_key)
+
+    # --- workflows, runs, events --------------------------------------------------------------
+
+    async def create_workflow(
+        self,
+        *,
+        name: str,
+        slug: str,
+        product_surface: str | None = None,
+        description: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Reply[m.Workflow]:
+        body = to_wire({"name": name, "slug": slug, "product_surface": product_surface, "description": description})
+        return await self._post("create_workflow", m.Workflow, body, idempotency_key)
+
+    async def list_workflows(self, *, limit: int | None = None) -> Page[m.Workflow]:
+        return await self._page("list_workflows", m.Workflow, {"limit": limit})
+
+    async def start_run(
+        self,
+        *,
+        customer_id: str,
+        workflow_id: str,
+        external_run_id: str | None = None,
+        correlation_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Reply[m.RunResult]:
+        body = to_wire(
+            {
+                "customer_id": customer_id,
+                "workflow_id": workflow_id,
+                "external_run_id": external_run_id,
+                "correlation_id": correlation_id,
+                "metadata": metadata,
+            }
+        )
+        return await self._post("start_run", m.RunResult, body, idempotency_key)
+
+    async def end_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        error_message: str | None = None,
+        error_code: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        durable: bool = False,
+    ) -> Reply[m.EndRunResult]:
+        body = to_wire(
+            {"status": status, "error_message": error_message, "error_code": error_code, "metadata": metadata}
+        )
+        return await self._post("end_run", m.EndRunResult, body, idempotency_key, {"run_id": run_id}, durable)
+
+    async def get_run(self, run_id: str) -> m.RunDetails:
+        return await self._get("get_run", m.RunDetails, path_params={"run_id": run_id})
+
+    async def get_run_timeline(
+        self, run_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> m.RunTimeline:
+        return await self._get(
+            "get_run_timeline",
+            m.RunTimeline,
+            path_params={"run_id": run_id},
+            params={"limit": limit, "cursor": cursor},
+        )
+
+    async def emit_event(
+        self,
+        *,
+        run_id: str,
+        event_type: str,
+        quantity: Decimal | None = None,
+        units: str | None = None,
+        description: str | None = None,
+        cost_units: Decimal | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        durable: bool = False,
+    ) -> Reply[m.EventResult]:
+        body = to_wire(
+            {
+                "run_id": run_id,
+                "event_type": event_type,
+                "quantity": quantity,
+                "units": units,
+                "description": description,
+                "cost_units": cost_units,
+                "metadata": metadata,
+            }
+        )
+        return await self._post("emit_event", m.EventResult, body, idempotency_key, durable=durable)
+
+    async def emit_events_batch(
+        self, *, events: Sequence[Mapping[str, Any]], idempotency_key: str | None = None, durable: bool = False
+    ) -> Reply[m.EmitEventsBatchResult]:
+        """Send events (already camelCase, each with its own ``idempotencyKey``) in one request."""
+        return await self._post(
+            "emit_events_batch", m.EmitEventsBatchResult, {"events": events}, idempotency_key, durable=durable
+        )
+
+    async def record_run(
+        self,
+        *,
+        customer_id: str,
+        workflow: str,
+        events: Sequence[Mapping[str, Any]],
+        status: str,
+        error_message: str | None = None,
+        error_code: str | None = None,
+        external_run_id: str | None = None,
+        correlation_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        durable: bool = False,
+    ) -> Reply[m.RecordRunResult]:
+        """Record a whole run in one call (``POST /runs/record``); unknown workflow slugs are created."""
+        body = to_wire(
+            {
+                "customer_id": customer_id,
+                "workflow": workflow,
+                "events": events,
+                "status": status,
+                "error_message": error_message,
+                "error_code": error_code,
+                "external_run_id": external_run_id,
+                "correlation_id": correlation_id,
+                "metadata": metadata,
+            }
+        )
+        return await self._post("record_run", m.RecordRunResult, body, idempotency_key, durable=durable)
+
+    # --- webhooks (secret key) ----------------------------------------------------------------
+
+    async def create_webhook(
+        self,
+        *,
+        url: str,
+        events: list[str],
+        description: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Reply[m.Webhook]:
+        """Create a webhook. The reply's raw body keeps the one-time secret; see `webhook_secret`."""
+        body = to_wire({"url": url, "events": events, "description": description})
+        return await self._post("create_webhook", m.Webhook, body, idempotency_key)
+
+    async def create_webhook_with_secret(
+        self,
+        *,
+        url: str,
+        events: list[str],
+        description: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Reply[m.Webhook], m.WebhookSecret]:
+        """Create a webhook and return its one-time ``whsec_`` secret separately from the model."""
+        body = to_wire({"url": url, "events": events, "description": description})
+        data, key = await self.request("create_webhook", body=body, idempotency_key=idempotency_key)
+        assert key is not None
+        return Reply(parse_model(m.Webhook, data, "create_webhook"), key), parse_model(
+            m.WebhookSecret, data, "create_webhook"
+        )
+
+    async def list_webhooks(self) -> Page[m.Webhook]:
+        return await self._page("list_webhooks", m.Webhook, {})
+
+    async def get_webhook(self, webhook_id: str) -> m.Webhook:
+        return await self._get("get_webhook", m.Webhook, path_params={"webhook_id": webhook_id})
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        await self.request("delete_webhook", path_params={"webhook_id": webhook_id})
+
+    async def test_webhook(self, webhook_id: str, *, idempotency_key: str | None = None) -> Reply[m.WebhookTestResult]:
+        return await self._post("test_webhook", m.WebhookTestResult, {}, idempotency_key, {"webhook_id": webhook_id})
+
+    async def rotate_webhook_secret(
+        self, webhook_id: str, *, idempotency_key: str | None = None
+    ) -> Reply[m.WebhookSecret]:
+        return await self._post(
+            "rotate_webhook_secret", m.WebhookSecret, {}, idempotency_key, {"webhook_id": webhook_id}
+        )
+
+
+def _mask_secret(value: Any, secret: str, masked: str) -> Any:
+    """`value` with every occurrence of `secret` replaced (error bodies may echo the key)."""
+    if isinstance(value, str):
+        return value.replace(secret, masked) if secret in value else value
+    if isinstance(value, dict):
+        return {k: _mask_secret(v, secret, masked) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_secret(v, secret, masked) for v in value]
+    return value

@@ -1,0 +1,91 @@
+"""Every Drip route drip-mcp calls, declared once with the key type it needs.
+
+`ENDPOINTS` is the API contract as data (see ``reference/drip-api.md`` §5):
+the client's scope guard, the outbox's route check and the operation catalogue
+all read it. Paths are relative to the ``/v1`` base URL, except ``health``
+(at the API root).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from drip_mcp.errors import InvalidInputError
+from drip_mcp.keys import KeyType
+
+__all__ = ["ENDPOINTS", "Endpoint", "matches_route", "path_segment"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One Drip route: how to call it and which key type it needs."""
+
+    name: str
+    method: str
+    path: str
+    scope: KeyType = KeyType.PUBLIC
+    key_prefix: str = "drip"
+
+    @property
+    def mutating(self) -> bool:
+        return self.method in ("POST", "PATCH", "PUT")
+
+
+def _endpoints(*items: Endpoint) -> dict[str, Endpoint]:
+    return {e.name: e for e in items}
+
+
+_SECRET = KeyType.SECRET
+ENDPOINTS: dict[str, Endpoint] = _endpoints(
+    Endpoint("health", "GET", "/health"),
+    Endpoint("create_customer", "POST", "/customers", key_prefix="cus"),
+    Endpoint("list_customers", "GET", "/customers"),
+    Endpoint("get_customer", "GET", "/customers/{customer_id}"),
+    Endpoint("get_balance", "GET", "/customers/{customer_id}/balance"),
+    Endpoint("track_usage", "POST", "/usage/internal", key_prefix="track"),
+    Endpoint("charge", "POST", "/usage", key_prefix="chg"),
+    Endpoint("list_charges", "GET", "/charges"),
+    Endpoint("get_charge", "GET", "/charges/{charge_id}"),
+    Endpoint("list_pricing_plans", "GET", "/pricing-plans"),
+    Endpoint("estimate_hypothetical", "POST", "/cost-estimate/hypothetical", key_prefix="est"),
+    Endpoint("estimate_from_usage", "POST", "/cost-estimate/from-usage", key_prefix="est"),
+    Endpoint("checkout", "POST", "/checkout", key_prefix="co"),
+    Endpoint("create_workflow", "POST", "/workflows", key_prefix="wf"),
+    Endpoint("list_workflows", "GET", "/workflows"),
+    Endpoint("start_run", "POST", "/runs", key_prefix="run"),
+    Endpoint("end_run", "PATCH", "/runs/{run_id}", key_prefix="end"),
+    Endpoint("get_run", "GET", "/runs/{run_id}"),
+    Endpoint("get_run_timeline", "GET", "/runs/{run_id}/timeline"),
+    Endpoint("emit_event", "POST", "/run-events", key_prefix="evt"),
+    Endpoint("emit_events_batch", "POST", "/run-events/batch", key_prefix="evtb"),
+    Endpoint("record_run", "POST", "/runs/record", key_prefix="rec"),
+    Endpoint("create_webhook", "POST", "/webhooks", _SECRET, key_prefix="wh"),
+    Endpoint("list_webhooks", "GET", "/webhooks", _SECRET),
+    Endpoint("get_webhook", "GET", "/webhooks/{webhook_id}", _SECRET),
+    Endpoint("delete_webhook", "DELETE", "/webhooks/{webhook_id}", _SECRET),
+    Endpoint("test_webhook", "POST", "/webhooks/{webhook_id}/test", _SECRET, key_prefix="whtest"),
+    Endpoint("rotate_webhook_secret", "POST", "/webhooks/{webhook_id}/rotate-secret", _SECRET, key_prefix="whrot"),
+)
+
+
+def path_segment(value: str) -> str:
+    """Path parameters are ids: refuse anything that could change the route."""
+    if not value or any(c in value for c in "/?#%\\") or value in (".", ".."):
+        raise InvalidInputError(f"{value!r} is not a valid id")
+    return value
+
+
+def matches_route(template: str, path: str) -> bool:
+    """Whether `path` is `template` with each ``{param}`` filled by one valid id segment."""
+    expected, actual = template.split("/"), path.split("/")
+    if len(expected) != len(actual):
+        return False
+    for want, got in zip(expected, actual, strict=True):
+        if want.startswith("{"):
+            try:
+                path_segment(got)
+            except InvalidInputError:
+                return False
+        elif want != got:
+            return False
+    return True

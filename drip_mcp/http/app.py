@@ -1,0 +1,110 @@
+"""The ASGI app: MCP over streamable HTTP (``/mcp``) or legacy SSE (``/sse`` + ``/messages/``), plus ``/health``.
+
+`build_http_app` returns one Starlette app with the options' Host/Origin
+allow-list (`drip_mcp.http.options`) and authentication
+(`drip_mcp.http.auth`); the Drip side is opened in its lifespan through
+`drip_mcp.runtime`. `drip_mcp.http.serve` runs it under uvicorn.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import httpx2
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from drip_mcp._version import __version__
+from drip_mcp.api.client import DripClient
+from drip_mcp.errors import ConfigurationError, DripError
+from drip_mcp.http.auth import AuthMiddleware
+from drip_mcp.http.options import HEALTH_PATH, MESSAGE_PATH, SSE_PATH, HttpOptions
+from drip_mcp.http.tenants import TenantHolder, current_tenant
+from drip_mcp.runtime import open_client, open_tenant_pool
+from drip_mcp.server import build_server
+from drip_mcp.settings import Settings
+
+__all__ = ["build_http_app"]
+
+logger = logging.getLogger("drip_mcp.http")
+
+
+async def _health(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok", "version": __version__}, headers={"Cache-Control": "no-store"})
+
+
+def build_http_app(
+    settings: Settings,
+    options: HttpOptions,
+    *,
+    client: DripClient | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
+) -> Starlette:
+    """The ASGI app serving MCP over `options.transport`, plus ``GET /health``.
+
+    The Drip side is opened in the app's lifespan: `client` if given (the
+    caller closes it), else per-request tenants (``options.per_request_key``)
+    sharing one HTTP pool, else `open_client(settings)` (the embedded sandbox
+    with ``settings.sandbox``). `transport` replaces the network for the Drip
+    HTTP pool (tests). Raises `ConfigurationError` for unsafe options.
+    """
+    options.validate()
+    if client is not None and options.per_request_key:
+        raise ConfigurationError("a fixed client cannot be combined with --per-request-key")
+
+    tenants = TenantHolder() if options.per_request_key else None
+    fixed: list[DripClient] = [client] if client is not None else []
+
+    def resolve_fixed() -> DripClient:
+        if not fixed:
+            raise DripError("drip-mcp is not running (its lifespan has not started).", code="INTERNAL_ERROR")
+        return fixed[0]
+
+    server = build_server(settings, resolve_client=current_tenant if tenants is not None else resolve_fixed)
+    security = options.transport_security()
+    if options.transport == "streamable-http":
+        inner = server.streamable_http_app(
+            streamable_http_path=options.path,
+            json_response=options.json_response,
+            stateless_http=options.stateless,
+            transport_security=security,
+            host=options.host,
+        )
+    else:
+        inner = server.sse_app(
+            sse_path=SSE_PATH, message_path=MESSAGE_PATH, transport_security=security, host=options.host
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if tenants is not None:
+                tenants.pool = await stack.enter_async_context(open_tenant_pool(settings, transport))
+                stack.callback(setattr, tenants, "pool", None)
+            elif client is None:
+                if transport is not None:
+                    opened = await stack.enter_async_context(DripClient.from_settings(settings, transport=transport))
+                else:
+                    opened = await stack.enter_async_context(open_client(settings))
+                fixed.append(opened)
+                stack.callback(fixed.clear)
+            if options.transport == "streamable-http":
+                # Entered last, left first: sessions end before the Drip pool closes.
+                await stack.enter_async_context(server.session_manager.run())
+            yield
+        logger.debug("HTTP transport stopped; Drip pool closed")
+
+    routes: list[BaseRoute] = [Route(HEALTH_PATH, _health, methods=["GET"]), *inner.routes]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(AuthMiddleware, token=options.auth_token, tenants=tenants)],
+        lifespan=lifespan,
+    )
+    app.state.drip_server = server
+    app.state.drip_options = options
+    return app

@@ -1,0 +1,186 @@
+"""The one place that opens the Drip side from `Settings`.
+
+* `open_client`: the Drip client for the server's own key, against the real API
+  or the embedded sandbox (in-process, no socket), with the durable outbox and
+  a background drainer when ``settings.outbox`` is set;
+* `open_tenant_pool`: for per-request keys over HTTP, one shared HTTP pool (the
+  sandbox's, an injected transport's or the network's), the outbox, and a
+  `TenantPool` that makes one client (and drainer) per tenant key.
+
+Every `DripClient` built here gets its outbox sender at construction: nothing
+is attached or changed afterwards.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import anyio
+import httpx2
+from anyio.abc import TaskGroup
+
+from drip_mcp.api.client import DripClient, new_http_client
+from drip_mcp.api.durable import Drainer, OutboxSender
+from drip_mcp.api.outbox import Outbox, open_outbox, outbox_scope
+from drip_mcp.api.retrying import RetryPolicy
+from drip_mcp.errors import ConfigurationError
+from drip_mcp.keys import ApiKey
+from drip_mcp.paths import ensure_private_dir
+from drip_mcp.sandbox import FaultConfig, Sandbox, SandboxConfig
+from drip_mcp.settings import Settings
+
+__all__ = [
+    "SANDBOX_BASE_URL",
+    "TENANT_POOL_SIZE",
+    "TenantPool",
+    "open_client",
+    "open_tenant_pool",
+    "outbox_target",
+]
+
+# The embedded sandbox answers in-process: this URL never leaves the process.
+SANDBOX_BASE_URL = "http://sandbox.local/v1"
+TENANT_POOL_SIZE = 256
+
+
+def outbox_target(settings: Settings) -> str:
+    """What outbox rows are scoped to besides the key: the sandbox database, else the base URL."""
+    if settings.sandbox and settings.sandbox_db:
+        return f"sandbox:{settings.sandbox_db.resolve()}"
+    return settings.base_url
+
+
+def _sender(outbox: Outbox | None, settings: Settings, key: ApiKey) -> OutboxSender | None:
+    return None if outbox is None else OutboxSender(outbox, outbox_scope(outbox_target(settings), key))
+
+
+@asynccontextmanager
+async def _embedded_sandbox(settings: Settings) -> AsyncIterator[Sandbox]:
+    assert settings.sandbox_db is not None
+    ensure_private_dir(settings.sandbox_db.parent)
+    faults = FaultConfig.from_env(settings.sandbox_faults)
+    async with Sandbox(SandboxConfig(db_path=settings.sandbox_db, faults=faults)) as sandbox:
+        yield sandbox
+
+
+@asynccontextmanager
+async def open_client(settings: Settings, *, drain: bool = True) -> AsyncIterator[DripClient]:
+    """The Drip client for `settings`: the real API, or the embedded sandbox (in-process, no socket).
+
+    With `settings.outbox` set, durable writes go through that outbox and, when `drain`, a
+    background drainer delivers its pending rows for as long as the client is open.
+    """
+    if settings.api_key is None:
+        raise ConfigurationError("DRIP_API_KEY is not set")
+    async with AsyncExitStack() as stack:
+        outbox = stack.enter_context(open_outbox(settings.outbox)) if settings.outbox is not None else None
+        durable = _sender(outbox, settings, settings.api_key)
+        if settings.sandbox:
+            sandbox = await stack.enter_async_context(_embedded_sandbox(settings))
+            client = DripClient.from_settings(
+                settings, transport=sandbox.transport(), base_url=SANDBOX_BASE_URL, durable=durable
+            )
+        else:
+            client = DripClient.from_settings(settings, durable=durable)
+        await stack.enter_async_context(client)
+        if durable is not None and drain:
+            group = await stack.enter_async_context(anyio.create_task_group())
+            group.start_soon(Drainer(client).run)
+            stack.callback(group.cancel_scope.cancel)
+        yield client
+
+
+class TenantPool:
+    """A bounded LRU of `DripClient`s, one per Drip key, all sharing one HTTP pool.
+
+    With an `outbox` and a task group for `drainers`, each tenant's durable writes are persisted like
+    a single-key server's, and a drainer per tenant delivers its queued rows while the tenant is in
+    the pool. Rows are scoped by key, so a tenant evicted (or not yet seen since a restart) keeps its
+    rows until it connects again: they are never sent with another tenant's key.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        http: httpx2.AsyncClient,
+        *,
+        base_url: str | None = None,
+        capacity: int = TENANT_POOL_SIZE,
+        outbox: Outbox | None = None,
+        drainers: TaskGroup | None = None,
+    ) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self._settings = settings
+        self._http = http
+        self._base_url = base_url or settings.base_url
+        self.capacity = capacity
+        self._clients: OrderedDict[str, DripClient] = OrderedDict()
+        self._outbox = outbox
+        self._drainers = drainers
+        self._draining: dict[str, anyio.CancelScope] = {}
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def fingerprints(self) -> list[str]:
+        """The stored keys' fingerprints, least recently used first."""
+        return list(self._clients)
+
+    def client_for(self, key: ApiKey) -> DripClient:
+        """The client for `key` (made on first use; the least recently used one is dropped when full)."""
+        fp = key.fingerprint
+        client = self._clients.get(fp)
+        if client is not None:
+            self._clients.move_to_end(fp)
+            return client
+        if self._settings.sandbox and key.is_live:
+            raise ConfigurationError("the sandbox takes test keys only (pk_test_... or sk_test_...)")
+        client = DripClient(
+            key,
+            base_url=self._base_url,
+            timeout=self._settings.timeout,
+            retry=RetryPolicy(max_retries=self._settings.max_retries),
+            http=self._http,
+            durable=_sender(self._outbox, self._settings, key),
+        )
+        self._clients[fp] = client
+        if client.durable is not None and self._drainers is not None:
+            self._draining[fp] = _start_in(self._drainers, Drainer(client).run)
+        while len(self._clients) > self.capacity:
+            evicted, _ = self._clients.popitem(last=False)  # shares the pool: nothing to close
+            if (drainer := self._draining.pop(evicted, None)) is not None:
+                drainer.cancel()
+        return client
+
+
+def _start_in(group: TaskGroup, task: Callable[[], Awaitable[None]]) -> anyio.CancelScope:
+    """Start `task` in `group`; return the scope that cancels just that task."""
+    scope = anyio.CancelScope()
+
+    async def run() -> None:
+        with scope:
+            await task()
+
+    group.start_soon(run)
+    return scope
+
+
+@asynccontextmanager
+async def open_tenant_pool(
+    settings: Settings, transport: httpx2.AsyncBaseTransport | None = None
+) -> AsyncIterator[TenantPool]:
+    """One shared HTTP pool for every tenant: the embedded sandbox's, `transport`'s or the network's."""
+    async with AsyncExitStack() as stack:
+        outbox = stack.enter_context(open_outbox(settings.outbox)) if settings.outbox is not None else None
+        base_url: str | None = None
+        if transport is None and settings.sandbox:
+            sandbox = await stack.enter_async_context(_embedded_sandbox(settings))
+            transport, base_url = sandbox.transport(), SANDBOX_BASE_URL
+        http = new_http_client(timeout=settings.timeout, transport=transport)
+        stack.push_async_callback(http.aclose)
+        drainers = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(drainers.cancel_scope.cancel)
+        yield TenantPool(settings, http, base_url=base_url, outbox=outbox, drainers=drainers)

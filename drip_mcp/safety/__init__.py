@@ -1,0 +1,1 @@
+"""Money safety: spend caps and budgets, the session ledger, charge confirmation, meter prices."""

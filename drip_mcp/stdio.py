@@ -1,0 +1,25 @@
+"""Serve MCP over stdio (the default transport): one client, the server's own key."""
+
+from __future__ import annotations
+
+import sys
+
+import anyio
+
+from drip_mcp.runtime import open_client
+from drip_mcp.server import banner, build_server
+from drip_mcp.settings import Settings
+
+__all__ = ["serve_stdio"]
+
+
+def serve_stdio(settings: Settings) -> None:
+    """Serve MCP over stdio until the client goes away; one line on stderr says what runs."""
+
+    async def main() -> None:
+        async with open_client(settings) as client:
+            server = build_server(settings, client)
+            print(banner(settings, server, "stdio"), file=sys.stderr, flush=True)
+            await server.run_stdio_async()
+
+    anyio.run(main)

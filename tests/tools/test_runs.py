@@ -1,0 +1,253 @@
+"""The runs toolset end to end: runs, events, timelines and workflows against the sandbox."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from decimal import Decimal
+
+import pytest
+from server_fixtures import Harness
+
+pytestmark = pytest.mark.anyio
+
+WEBHOOK_URL = "https://hooks.example.com/drip"
+
+
+async def test_start_run_creates_an_unknown_workflow_slug_and_a_pending_run(h: Harness) -> None:
+    customer_id = await h.new_customer()
+    out = await h.ok(
+        "drip_start_run", {"customer_id": customer_id, "workflow": "research_agent", "idempotency_key": "run-1"}
+    )
+    assert out["run_status"] == "PENDING"
+    assert out["workflow_name"] == "Research Agent"
+    assert out["idempotency_key"] == "run-1"
+    workflows = await h.ok("drip_list_workflows")
+    assert [(w["slug"], w["id"]) for w in workflows["workflows"]] == [("research_agent", out["workflow_id"])]
+
+
+async def test_start_run_reuses_an_existing_workflow(h: Harness) -> None:
+    customer_id = await h.new_customer()
+    first = await h.ok("drip_start_run", {"customer_id": customer_id, "workflow": "wf_one"})
+    second = await h.ok("drip_start_run", {"customer_id": customer_id, "workflow": first["workflow_id"]})
+    assert second["workflow_id"] == first["workflow_id"]
+    assert (await h.ok("drip_list_workflows"))["count"] == 1
+
+
+async def test_start_run_unknown_customer_is_not_found(h: Harness) -> None:
+    await h.error("drip_start_run", {"customer_id": "cus_missing", "workflow": "wf"}, "NOT_FOUND")
+
+
+async def test_emit_event_adds_an_event_and_starts_the_run(h: Harness) -> None:
+    run_id = await h.new_run(await h.new_customer())
+    out = await h.ok(
+        "drip_emit_event",
+        {"run_id": run_id, "event_type": "llm_call", "quantity": 120, "units": "tokens", "idempotency_key": "e-1"},
+    )
+    assert (out["run_id"], out["event_type"], out["status"]) == (run_id, "llm_call", "recorded")
+    assert out["event_id"]
+    assert out["idempotency_key"] == "e-1"
+    run = await h.ok("drip_get_run", {"run_id": run_id})
+    assert run["status"] == "RUNNING"
+    assert run["event_count"] == 1
+
+
+async def test_emit_event_same_idempotency_key_twice_adds_one_event(h: Harness) -> None:
+    run_id = await h.new_run(await h.new_customer())
+    args = {"run_id": run_id, "event_type": "tool_call", "idempotency_key": "evt-once"}
+    first = await h.ok("drip_emit_event", args)
+    second = await h.ok("drip_emit_event", args)
+    assert second["is_duplicate"] is True
+    assert second["event_id"] == first["event_id"]
+    assert (await h.ok("drip_get_run", {"run_id": run_id}))["event_count"] == 1
+
+
+async def test_emit_event_unknown_run_is_not_found(h: Harness) -> None:
+    await h.error("drip_emit_event", {"run_id": "run_missing", "event_type": "llm_call"}, "NOT_FOUND")
+
+
+async def test_emit_event_negative_quantity_is_refused_before_sending(h: Harness) -> None:
+    error = await h.error(
+        "drip_emit_event", {"run_id": "run_x", "event_type": "llm_call", "quantity": -1}, "VALIDATION_ERROR"
+    )
+    assert [d["path"] for d in error["details"]] == ["quantity"]
+    assert h.sent == []
+
+
+async def test_emit_events_batch_adds_every_event(h: Harness) -> None:
+    run_id = await h.new_run(await h.new_customer())
+    out = await h.ok(
+        "drip_emit_events_batch",
+        {
+            "run_id": run_id,
+            "events": [{"event_type": "llm_call"}, {"event_type": "tool_call"}],
+            "idempotency_key": "bk",
+        },
+    )
+    assert (out["created"], out["duplicates"], out["is_duplicate"]) == (2, 0, False)
+    assert len(out["event_ids"]) == 2
+    assert out["idempotency_key"] == "bk"
+    assert (await h.ok("drip_get_run", {"run_id": run_id}))["event_count"] == 2
+
+
+async def test_emit_events_batch_retried_with_the_same_key_records_each_event_once(h: Harness) -> None:
+    run_id = await h.new_run(await h.new_customer())
+    args = {"run_id": run_id, "events": [{"event_type": "a"}, {"event_type": "b"}], "idempotency_key": "batch-once"}
+    first = await h.ok("drip_emit_events_batch", args)
+    second = await h.ok("drip_emit_events_batch", args)
+    assert (second["created"], second["duplicates"], second["is_duplicate"]) == (0, 2, True)
+    assert second["event_ids"] == first["event_ids"]
+    assert (await h.ok("drip_get_run", {"run_id": run_id}))["event_count"] == 2
+
+
+async def test_emit_events_batch_without_any_run_id_is_refused_before_sending(h: Harness) -> None:
+    error = await h.error("drip_emit_events_batch", {"events": [{"event_type": "llm_call"}]}, "VALIDATION_ERROR")
+    assert "run_id" in error["message"]
+    assert h.sent == []
+
+
+async def test_end_run_completes_the_run_with_totals(h: Harness) -> None:
+    run_id = await h.new_run(await h.new_customer())
+    await h.ok("drip_emit_event", {"run_id": run_id, "event_type": "llm_call", "cost_units": 0.25})
+    out = await h.ok("drip_end_run", {"run_id": run_id, "status": "COMPLETED", "idempotency_key": "end-1"})
+    assert (out["run_id"], out["run_status"], out["status"]) == (run_id, "COMPLETED", "recorded")
+    assert out["event_count"] == 1
+    assert Decimal(out["total_cost_units"]) == Decimal("0.25")
+    assert out["ended_at"]
+    assert out["idempotency_key"] == "end-1"
+
+
+async def test_end_run_twice_is_a_conflict_and_changes_nothing(h: Harness) -> None:
+    run_id = await h.new_run(await h.new_customer())
+    await h.ok("drip_end_run", {"run_id": run_id, "status": "FAILED", "error_message": "boom"})
+    error = await h.error("drip_end_run", {"run_id": run_id, "status": "COMPLETED"}, "RUN_ALREADY_ENDED")
+    assert error["status"] == 409
+    run = await h.ok("drip_get_run", {"run_id": run_id})
+    assert run["status"] == "FAILED"
+    assert run["error_message"] == "boom"
+
+
+async def test_end_run_non_terminal_status_is_refused_before_sending(h: Harness) -> None:
+    error = await h.error("drip_end_run", {"run_id": "run_x", "status": "RUNNING"}, "VALIDATION_ERROR")
+    assert error["details"][0]["path"] == "status"
+    assert h.sent == []
+
+
+async def test_get_run_returns_status_and_totals(h: Harness) -> None:
+    customer_id = await h.new_customer()
+    run_id = await h.new_run(customer_id)
+    await h.ok("drip_emit_event", {"run_id": run_id, "event_type": "llm_call", "quantity": 3, "cost_units": 1.5})
+    out = await h.ok("drip_get_run", {"run_id": run_id})
+    assert (out["run_id"], out["customer_id"], out["status"]) == (run_id, customer_id, "RUNNING")
+    assert Decimal(out["total_quantity"]) == 3
+    assert Decimal(out["total_cost_units"]) == Decimal("1.5")
+
+
+async def test_get_run_unknown_id_is_not_found(h: Harness) -> None:
+    await h.error("drip_get_run", {"run_id": "run_missing"}, "NOT_FOUND")
+
+
+async def test_get_run_timeline_lists_events_in_order_and_pages(h: Harness) -> None:
+    run_id = await h.new_run(await h.new_customer())
+    for event_type in ("plan", "llm_call", "tool_call"):
+        await h.ok("drip_emit_event", {"run_id": run_id, "event_type": event_type})
+    first = await h.ok("drip_get_run_timeline", {"run_id": run_id, "limit": 2})
+    assert [e["event_type"] for e in first["events"]] == ["plan", "llm_call"]
+    assert first["has_more"] is True
+    rest = await h.ok("drip_get_run_timeline", {"run_id": run_id, "cursor": first["next_cursor"]})
+    assert [e["event_type"] for e in rest["events"]] == ["tool_call"]
+    assert rest["has_more"] is False
+    assert first["summary"]["totalEvents"] == 3
+
+
+async def test_get_run_timeline_unknown_run_is_not_found(h: Harness) -> None:
+    await h.error("drip_get_run_timeline", {"run_id": "run_missing"}, "NOT_FOUND")
+
+
+async def test_record_run_records_a_finished_run_with_its_events(h: Harness) -> None:
+    customer_id = await h.new_customer()
+    out = await h.ok(
+        "drip_record_run",
+        {
+            "customer_id": customer_id,
+            "workflow": "nightly_report",
+            "events": [{"event_type": "llm_call", "quantity": 2}, {"event_type": "tool_call"}],
+            "status": "COMPLETED",
+            "idempotency_key": "rec-1",
+        },
+    )
+    assert out["run_status"] == "COMPLETED"
+    assert out["workflow_name"] == "Nightly Report"
+    assert (out["events_created"], out["events_duplicates"]) == (2, 0)
+    assert out["idempotency_key"] == "rec-1"
+    run = await h.ok("drip_get_run", {"run_id": out["run_id"]})
+    assert run["event_count"] == 2
+
+
+def count_runs(h: Harness) -> int:
+    """Runs in the sandbox database, read through its own connection (sync: called from async tests)."""
+    assert h.settings.sandbox_db is not None
+    with closing(sqlite3.connect(h.settings.sandbox_db)) as conn:
+        count: int = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    return count
+
+
+async def test_record_run_retried_with_the_same_idempotency_key_records_one_run(h: Harness) -> None:
+    # The description promises "Safe to retry with the same idempotency_key"; Drip's /runs/record ignores the
+    # key (externalRunId is its idempotent run id), so a retry must not record the run a second time.
+    customer_id = await h.new_customer()
+    args = {
+        "customer_id": customer_id,
+        "workflow": "retry_agent",
+        "events": [{"event_type": "llm_call"}],
+        "idempotency_key": "rec-retry",
+    }
+    first = await h.ok("drip_record_run", args)
+    second = await h.call("drip_record_run", args)
+    assert count_runs(h) == 1
+    if not second.is_error:
+        assert second.structured_content["run_id"] == first["run_id"]
+        assert second.structured_content["is_duplicate"] is True
+
+
+async def test_start_run_retried_with_the_same_idempotency_key_starts_one_run(h: Harness) -> None:
+    customer_id = await h.new_customer()
+    args = {"customer_id": customer_id, "workflow": "retry_agent", "idempotency_key": "start-retry"}
+    first = await h.ok("drip_start_run", args)
+    second = await h.call("drip_start_run", args)
+    assert count_runs(h) == 1
+    if not second.is_error:
+        assert second.structured_content["run_id"] == first["run_id"]
+        assert second.structured_content["is_duplicate"] is True
+
+
+async def test_record_run_unknown_customer_is_not_found(h: Harness) -> None:
+    await h.error("drip_record_run", {"customer_id": "cus_missing", "workflow": "wf"}, "NOT_FOUND")
+
+
+async def test_create_workflow_creates_it(h: Harness) -> None:
+    out = await h.ok(
+        "drip_create_workflow", {"name": "Support bot", "slug": "support_bot", "idempotency_key": "wf-key"}
+    )
+    assert (out["workflow"]["slug"], out["workflow"]["name"]) == ("support_bot", "Support bot")
+    assert out["workflow"]["product_surface"] == "AGENT"
+    assert out["idempotency_key"] == "wf-key"
+
+
+async def test_create_workflow_existing_slug_is_a_conflict(h: Harness) -> None:
+    await h.ok("drip_create_workflow", {"name": "A", "slug": "dup_slug"})
+    result = await h.call("drip_create_workflow", {"name": "B", "slug": "dup_slug"})
+    assert result.is_error
+    assert result.structured_content["error"]["status"] == 409
+
+
+async def test_create_workflow_bad_slug_is_refused_before_sending(h: Harness) -> None:
+    error = await h.error("drip_create_workflow", {"name": "A", "slug": "Not A Slug"}, "VALIDATION_ERROR")
+    assert error["details"][0]["path"] == "slug"
+    assert h.sent == []
+
+
+async def test_list_workflows_out_of_range_limit_is_refused_before_sending(h: Harness) -> None:
+    error = await h.error("drip_list_workflows", {"limit": 101}, "VALIDATION_ERROR")
+    assert error["details"][0]["path"] == "limit"
+    assert h.sent == []

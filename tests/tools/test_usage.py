@@ -1,0 +1,172 @@
+"""The usage toolset end to end: tracking, batches, meters and estimates against the sandbox."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from server_fixtures import Harness
+
+pytestmark = pytest.mark.anyio
+
+WEBHOOK_URL = "https://hooks.example.com/drip"
+
+
+async def test_track_usage_records_on_the_ledger_without_moving_money(h: Harness) -> None:
+    customer_id = await h.new_customer()
+    out = await h.ok(
+        "drip_track_usage",
+        {"customer_id": customer_id, "meter": "tokens", "quantity": 1500, "units": "tokens", "idempotency_key": "t-1"},
+    )
+    assert out["status"] == "recorded"
+    assert out["customer_id"] == customer_id
+    assert out["meter"] == "tokens"
+    assert Decimal(out["quantity"]) == 1500
+    assert out["usage_event_id"]
+    assert out["idempotency_key"] == "t-1"
+    assert out["is_duplicate"] is False
+    assert h.store.count_usage_events(customer_id, kind="internal") == 1
+    assert h.store.balance(customer_id) == Decimal("100")
+    [sent] = h.sent_to("POST", "/v1/usage/internal")
+    assert sent.body == {
+        "customerId": customer_id,
+        "usageType": "tokens",
+        "quantity": 1500,
+        "units": "tokens",
+        "idempotencyKey": "t-1",
+    }
+
+
+async def test_track_usage_generates_and_returns_an_idempotency_key_when_omitted(h: Harness) -> None:
+    customer_id = await h.new_customer()
+    out = await h.ok("drip_track_usage", {"customer_id": customer_id, "meter": "api_calls", "quantity": 1})
+    [sent] = h.sent_to("POST", "/v1/usage/internal")
+    assert out["idempotency_key"]
+    assert sent.body["idempotencyKey"] == out["idempotency_key"]
+
+
+async def test_track_usage_same_idempotency_key_twice_records_once(h: Harness) -> None:
+    customer_id = await h.new_customer()
+    args = {"customer_id": customer_id, "meter": "api_calls", "quantity": 2, "idempotency_key": "track-once"}
+    first = await h.ok("drip_track_usage", args)
+    second = await h.ok("drip_track_usage", args)
+    assert first["is_duplicate"] is False
+    assert second["is_duplicate"] is True
+    assert second["usage_event_id"] == first["usage_event_id"]
+    assert second["idempotency_key"] == "track-once"
+    assert h.store.count_usage_events(customer_id, kind="internal") == 1
+
+
+async def test_track_usage_unknown_customer_is_not_found(h: Harness) -> None:
+    error = await h.error(
+        "drip_track_usage", {"customer_id": "cus_missing", "meter": "api_calls", "quantity": 1}, "NOT_FOUND"
+    )
+    assert error["status"] == 404
+    assert error["idempotency_key"]
+
+
+@pytest.mark.parametrize("quantity", [0, -1, float("nan"), float("inf"), "5", True, 10**13])
+async def test_track_usage_bad_quantity_is_refused_naming_the_field_before_sending(h: Harness, quantity: Any) -> None:
+    error = await h.error(
+        "drip_track_usage", {"customer_id": "cus_x", "meter": "api_calls", "quantity": quantity}, "VALIDATION_ERROR"
+    )
+    assert [d["path"] for d in error["details"]] == ["quantity"]
+    assert "quantity" in error["message"]
+    assert error["status"] == 422
+    assert error["retryable"] is False
+    assert h.sent == []
+
+
+async def test_track_usage_missing_meter_is_refused_naming_the_field(h: Harness) -> None:
+    error = await h.error("drip_track_usage", {"customer_id": "cus_x", "quantity": 1}, "VALIDATION_ERROR")
+    assert [d["path"] for d in error["details"]] == ["meter"]
+    assert h.sent == []
+
+
+async def test_track_usage_batch_records_each_event_with_its_own_key(h: Harness) -> None:
+    customer_id = await h.new_customer()
+    events = [
+        {"customer_id": customer_id, "meter": "api_calls", "quantity": 1, "idempotency_key": "b-0"},
+        {"customer_id": customer_id, "meter": "tokens", "quantity": 300},
+    ]
+    out = await h.ok("drip_track_usage_batch", {"events": events})
+    assert (out["recorded"], out["queued"], out["failed"], out["duplicates"]) == (2, 0, 0, 0)
+    assert [r["index"] for r in out["results"]] == [0, 1]
+    assert out["results"][0]["idempotency_key"] == "b-0"
+    assert out["results"][1]["idempotency_key"]
+    assert all(r["usage_event_id"] for r in out["results"])
+    assert h.store.count_usage_events(customer_id, kind="internal") == 2
+
+
+async def test_track_usage_batch_reports_a_failing_item_without_failing_the_batch(h: Harness) -> None:
+    customer_id = await h.new_customer()
+    events = [
+        {"customer_id": customer_id, "meter": "api_calls", "quantity": 1},
+        {"customer_id": "cus_missing", "meter": "api_calls", "quantity": 1},
+    ]
+    out = await h.ok("drip_track_usage_batch", {"events": events})
+    assert (out["recorded"], out["failed"]) == (1, 1)
+    failed = out["results"][1]
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "NOT_FOUND"
+    assert failed["idempotency_key"]
+
+
+async def test_track_usage_batch_with_no_events_is_refused_before_sending(h: Harness) -> None:
+    error = await h.error("drip_track_usage_batch", {"events": []}, "VALIDATION_ERROR")
+    assert error["details"][0]["path"] == "events"
+    assert h.sent == []
+
+
+async def test_track_usage_batch_bad_quantity_names_the_event_index(h: Harness) -> None:
+    events = [
+        {"customer_id": "cus_x", "meter": "api_calls", "quantity": 1},
+        {"customer_id": "cus_x", "meter": "api_calls", "quantity": 0},
+    ]
+    error = await h.error("drip_track_usage_batch", {"events": events}, "VALIDATION_ERROR")
+    assert [d["path"] for d in error["details"]] == ["events.1.quantity"]
+    assert h.sent == []
+
+
+async def test_list_meters_lists_the_seeded_pricing_plans(h: Harness) -> None:
+    out = await h.ok("drip_list_meters")
+    prices = {m["meter"]: Decimal(m["unit_price_usd"]) for m in out["meters"]}
+    assert prices["api_calls"] == Decimal("0.001")
+    assert prices["tokens"] == Decimal("0.00001")
+    assert out["count"] == len(out["meters"])
+
+
+async def test_estimate_cost_prices_hypothetical_usage_without_recording(h: Harness) -> None:
+    out = await h.ok("drip_estimate_cost", {"items": [{"meter": "api_calls", "quantity": 1000}]})
+    assert out["estimated_total_usdc"] == "1.000000"
+    [line] = out["lines"]
+    assert (line["meter"], line["estimated_cost_usdc"], line["has_pricing_plan"]) == ("api_calls", "1.000000", True)
+    assert h.store.count_usage_events() == 0
+
+
+async def test_estimate_cost_zero_quantity_is_refused_naming_the_item(h: Harness) -> None:
+    error = await h.error("drip_estimate_cost", {"items": [{"meter": "api_calls", "quantity": 0}]}, "VALIDATION_ERROR")
+    assert [d["path"] for d in error["details"]] == ["items.0.quantity"]
+    assert h.sent == []
+
+
+async def test_estimate_from_usage_prices_recorded_usage(h: Harness) -> None:
+    customer_id = await h.new_customer()
+    await h.ok("drip_track_usage", {"customer_id": customer_id, "meter": "tokens", "quantity": 2000})
+    out = await h.ok(
+        "drip_estimate_from_usage",
+        {"period_start": "2020-01-01T00:00:00Z", "period_end": "2099-01-01T00:00:00Z", "customer_id": customer_id},
+    )
+    assert out["estimated_total_usdc"] == "0.020000"
+    assert [line["meter"] for line in out["lines"]] == ["tokens"]
+
+
+async def test_estimate_from_usage_end_before_start_is_refused_before_sending(h: Harness) -> None:
+    error = await h.error(
+        "drip_estimate_from_usage",
+        {"period_start": "2026-02-01T00:00:00Z", "period_end": "2026-01-01T00:00:00Z"},
+        "VALIDATION_ERROR",
+    )
+    assert error["details"][0]["path"] == "period_end"
+    assert h.sent == []
