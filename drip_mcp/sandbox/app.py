@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from drip_mcp.sandbox import billing, checkout, runs, webhooks
+from drip_mcp.sandbox import billing, checkout, customers, runs, webhooks
 from drip_mcp.sandbox.config import SandboxConfig
 from drip_mcp.sandbox.delivery import DeliveryWorker
 from drip_mcp.sandbox.errors import ApiError
@@ -111,7 +111,10 @@ class Sandbox:
         self.app = Starlette(
             routes=[
                 Route("/health", _health, methods=["GET"]),
-                Mount("/v1", routes=[*billing.routes, *runs.routes, *webhooks.routes, *checkout.api_routes]),
+                Mount(
+                    "/v1",
+                    routes=[*customers.routes, *billing.routes, *runs.routes, *webhooks.routes, *checkout.api_routes],
+                ),
                 *checkout.page_routes,
             ],
             middleware=middleware,
