@@ -3,82 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
-import re
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import httpx2
 import pytest
 from drip import Drip, verify_webhook_signature
+from sdk_helpers import running_sandbox, webhook_receiver
 
 from drip_mcp.sandbox.store import Store
 
 pytestmark = pytest.mark.slow
 
-LISTENING = re.compile(r"^drip-mcp sandbox listening on (http://127\.0\.0\.1:(\d+))/v1 \(db: (.+)\)$")
 KEY = "sk_test_sdkcompat01"
-
-
-@contextmanager
-def running_sandbox(db_path: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run ``drip-mcp sandbox --port 0`` in a subprocess; yield its root URL once it says it listens."""
-    command = [sys.executable, "-m", "drip_mcp", "sandbox", "--port", "0", "--db", str(db_path)]
-    env = {**os.environ, **(extra_env or {})}
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
-    lines: queue.Queue[str] = queue.Queue()
-    assert process.stderr is not None
-    stderr = process.stderr
-
-    def pump() -> None:
-        for line in stderr:
-            lines.put(line)
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    try:
-        line = lines.get(timeout=20).rstrip("\n")
-        match = LISTENING.match(line)
-        assert match is not None, line
-        assert match.group(3) == str(db_path)
-        yield match.group(1)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        reader.join(timeout=10)
-        stderr.close()
-
-
-class _Captured(BaseHTTPRequestHandler):
-    received: queue.Queue[tuple[str, str]] = queue.Queue()
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-        self.received.put((body, self.headers["X-Drip-Signature"]))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep test output quiet."""
-
-
-@contextmanager
-def webhook_receiver() -> Iterator[tuple[str, queue.Queue[tuple[str, str]]]]:
-    server = HTTPServer(("127.0.0.1", 0), _Captured)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", _Captured.received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")
