@@ -19,11 +19,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from drip_mcp.sandbox import billing, checkout, customers, runs, webhooks
+from drip_mcp.sandbox import billing, caps, charges, checkout, contracts, customers, payouts, plans, runs, webhooks
 from drip_mcp.sandbox.config import SandboxConfig
 from drip_mcp.sandbox.delivery import DeliveryWorker
 from drip_mcp.sandbox.errors import ApiError
 from drip_mcp.sandbox.faults import ConnectionDropper, DroppedConnection, FaultInjector, raise_dropped
+from drip_mcp.sandbox.settle import SettlementWorker
 from drip_mcp.sandbox.store import Store
 from drip_mcp.sandbox.web import error_response
 
@@ -104,6 +105,7 @@ class Sandbox:
         self.deliveries = DeliveryWorker(
             self.store, retry_delays_s=config.webhook_retry_delays_s, transport=delivery_transport
         )
+        self.settlement = SettlementWorker(self.store)
         self._worker_group: TaskGroup | None = None
         middleware = []
         if config.faults is not None:
@@ -113,7 +115,18 @@ class Sandbox:
                 Route("/health", _health, methods=["GET"]),
                 Mount(
                     "/v1",
-                    routes=[*customers.routes, *billing.routes, *runs.routes, *webhooks.routes, *checkout.api_routes],
+                    routes=[
+                        *customers.routes,
+                        *billing.routes,
+                        *runs.routes,
+                        *webhooks.routes,
+                        *checkout.api_routes,
+                        *charges.routes,  # sandbox-a: async usage, quota, refunds
+                        *caps.routes,  # sandbox-a
+                        *contracts.routes,  # sandbox-a
+                        *plans.routes,  # sandbox-a
+                        *payouts.routes,  # sandbox-a: withdrawals, portal sessions
+                    ],
                 ),
                 *checkout.page_routes,
             ],
@@ -133,6 +146,7 @@ class Sandbox:
         group = anyio.create_task_group()
         await group.__aenter__()
         group.start_soon(self.deliveries.run)
+        group.start_soon(self.settlement.run)
         self._worker_group = group
         return True
 

@@ -75,7 +75,11 @@ def _charge_view(charge: Record) -> dict[str, Any]:
             "createdAt": charge["usage_created_at"],
         },
         "blockNumber": None,
-        "failureReason": None,
+        "failureReason": charge["failure_reason"],
+        "refundReason": charge["refund_reason"],
+        "refundNote": charge["refund_note"],
+        "refundTxHash": charge["refund_tx_hash"],
+        "refundedAt": charge["refunded_at"],
         "createdAt": charge["created_at"],
         "confirmedAt": charge["confirmed_at"],
     }
@@ -356,6 +360,8 @@ async def estimate_from_usage(request: Request, body: Body) -> Response:
     usage_types = body.strings("usageTypes")
     prices = _PriceBook(request, body)
     body.check()
+    if customer_id is not None:  # the customer's contract overrides price its meters
+        prices.plans = {**prices.plans, **services(request).store.contract_prices(customer_id)}
     totals = services(request).store.usage_quantities(
         period_start=_normalise_iso(period_start),
         period_end=_normalise_iso(period_end),

@@ -31,8 +31,12 @@ from drip_mcp.sandbox.store.billing import (
     InsufficientBalance,
     UsageOutcome,
 )
+from drip_mcp.sandbox.store.caps import CapsMixin
 from drip_mcp.sandbox.store.checkout import CheckoutMixin
+from drip_mcp.sandbox.store.contracts import ContractsMixin
 from drip_mcp.sandbox.store.customers import CustomersMixin
+from drip_mcp.sandbox.store.payouts import PayoutsMixin
+from drip_mcp.sandbox.store.plans import PlansMixin
 from drip_mcp.sandbox.store.runs import RunsMixin
 from drip_mcp.sandbox.store.webhooks import WebhooksMixin
 
@@ -54,5 +58,16 @@ __all__ = [
 ]
 
 
-class Store(BillingMixin, RunsMixin, CheckoutMixin, WebhooksMixin, CustomersMixin, StoreBase):
+class Store(
+    PayoutsMixin,  # sandbox-a: withdrawals, portal sessions (builds on SettlementMixin: async charges, refunds)
+    CapsMixin,  # sandbox-a: spending caps (charge hooks)
+    ContractsMixin,  # sandbox-a: contracts and price overrides (charge hooks)
+    PlansMixin,  # sandbox-a: pricing-plan get/update/versions
+    BillingMixin,
+    RunsMixin,
+    CheckoutMixin,
+    WebhooksMixin,
+    CustomersMixin,
+    StoreBase,
+):
     """Every sandbox resource, persisted in SQLite (see `StoreBase` for transactions and the outbox)."""

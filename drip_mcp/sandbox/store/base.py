@@ -117,6 +117,7 @@ class StoreBase:
         self.starting_balance_micros = to_micros(starting_balance_usdc)
         self.low_balance_threshold_micros = self.starting_balance_micros // 10
         self.delivery_listener: Callable[[], None] | None = None
+        self.clock: Callable[[], float] = time.time  # what spending-cap periods are measured by (tests inject one)
         self._deliveries_enqueued = False
         self._conn = sqlite3.connect(str(db_path), isolation_level=None, check_same_thread=False, cached_statements=256)
         self._conn.row_factory = sqlite3.Row

@@ -107,6 +107,15 @@ class BillingMixin(CustomersMixin):
         confirmed_at TEXT
     );
     CREATE INDEX IF NOT EXISTS charges_customer ON charges (customer_id);
+    CREATE INDEX IF NOT EXISTS charges_status ON charges (status);
+    CREATE TABLE IF NOT EXISTS charge_extras (
+        charge_id TEXT PRIMARY KEY REFERENCES charges (id),
+        failure_reason TEXT,
+        refund_reason TEXT,
+        refund_note TEXT,
+        refund_tx_hash TEXT,
+        refunded_at TEXT
+    );
     """
 
     def _seed(self) -> None:
@@ -195,33 +204,49 @@ class BillingMixin(CustomersMixin):
             self._enqueue_event("usage.recorded", _usage_event_data(event))
             return UsageOutcome(event, is_duplicate=False)
 
+    # -- hooks the caps and contracts mixins extend (cooperatively, via super()) ----------
+
+    def _unit_price(self, customer_id: str, usage_type: str) -> Decimal | None:
+        """The price one unit of `usage_type` costs `customer_id`: the active plan's (None when none)."""
+        row = self._conn.execute(
+            "SELECT unit_price FROM pricing_plans WHERE unit_type = ? AND is_active = 1", (usage_type,)
+        ).fetchone()
+        return None if row is None else Decimal(row["unit_price"])
+
+    def _cap_refusal(self, customer: Record, amount: int) -> ApiError | None:
+        """Why a charge of `amount` would break a spending cap (None: it may go ahead)."""
+        return None
+
+    def _count_cap_usage(self, customer: Record, amount: int) -> None:
+        """Add an accepted charge to the customer's spending caps."""
+
+    def _release_cap_usage(self, customer: Record, amount: int) -> None:
+        """Give back what `_count_cap_usage` counted for a charge that then failed."""
+
+    def _price_usage(self, customer_id: str, usage: Record) -> int:
+        price = self._unit_price(customer_id, usage["usage_type"])
+        if price is None:
+            raise ApiError(404, "NOT_FOUND", f"No active pricing plan for usageType '{usage['usage_type']}'")
+        return to_micros(usage["quantity"] * price)
+
     def charge(self, customer_id: str | None, external_customer_id: str | None, usage: Record) -> ChargeOutcome:
-        """Bill usage at the matching plan's FLAT price, drawing the customer's balance down.
+        """Bill usage at the customer's price (contract override, else the plan's FLAT price).
 
         A known idempotency key replays the original charge. 404 when no active
-        plan matches ``usage_type``; 402 (`InsufficientBalance`) when the
-        balance is short, in which case nothing but a ``charge.failed`` event is
-        recorded, so the same key may be retried after a top-up.
+        plan matches ``usage_type``; 403 ``SPENDING_CAP_EXCEEDED`` when an
+        auto-blocking spending cap would be passed; 402 (`InsufficientBalance`)
+        when the balance is short, in which case nothing but a ``charge.failed``
+        event is recorded, so the same key may be retried after a top-up.
         """
-        with self._write() as conn:
+        refusal: ApiError | None = None
+        with self._write():
             existing = self._usage_event("billable", usage["idempotency_key"])
             if existing is not None:
                 return ChargeOutcome(existing, self._charge_row(existing["charge_id"]), is_duplicate=True)
             customer = self._resolve_customer(customer_id, external_customer_id)
-            price = conn.execute(
-                "SELECT unit_price FROM pricing_plans WHERE unit_type = ? AND is_active = 1",
-                (usage["usage_type"],),
-            ).fetchone()
-            if price is None:
-                raise ApiError(
-                    404,
-                    "NOT_FOUND",
-                    f"No active pricing plan for usageType '{usage['usage_type']}'",
-                )
-            amount = to_micros(usage["quantity"] * Decimal(price["unit_price"]))
-            balance = customer["balance_micros"]
-            shortfall = amount > balance
-            if shortfall:
+            amount = self._price_usage(customer["id"], usage)
+            refusal = self._cap_refusal(customer, amount)
+            if refusal is None and amount > customer["balance_micros"]:
                 self._enqueue_event(
                     "charge.failed",
                     {
@@ -232,27 +257,43 @@ class BillingMixin(CustomersMixin):
                         "reason": "INSUFFICIENT_BALANCE",
                     },
                 )
-            else:
-                outcome = self._settle_charge(customer, usage, amount)
-        if shortfall:
-            raise InsufficientBalance(customer["id"], amount, balance)
-        return outcome
+                refusal = InsufficientBalance(customer["id"], amount, customer["balance_micros"])
+            if refusal is None:
+                event, charge_id = self._insert_charge("billable", customer["id"], usage, amount, "CONFIRMED")
+                self._confirm_charge(charge_id)
+                self._count_cap_usage(customer, amount)
+        if refusal is not None:
+            raise refusal
+        return ChargeOutcome(event, self._charge_row(charge_id), is_duplicate=False)
 
-    def _settle_charge(self, customer: Record, usage: Record, amount: int) -> ChargeOutcome:
-        charge_id, now = new_id(), iso_now()
-        event = self._insert_usage("billable", customer["id"], usage, charge_id=charge_id)
+    def _insert_charge(
+        self, kind: str, customer_id: str, usage: Record, amount: int, status: str
+    ) -> tuple[Record, str]:
+        charge_id = new_id()
+        event = self._insert_usage(kind, customer_id, usage, charge_id=charge_id)
         self._conn.execute(
-            "INSERT INTO charges (id, usage_id, customer_id, amount_micros, status, tx_hash, created_at,"
-            " confirmed_at) VALUES (?, ?, ?, ?, 'CONFIRMED', ?, ?, ?)",
-            (charge_id, event["id"], customer["id"], amount, "0x" + secrets.token_hex(32), now, now),
+            "INSERT INTO charges (id, usage_id, customer_id, amount_micros, status, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (charge_id, event["id"], customer_id, amount, status, event["created_at"]),
         )
-        old_balance = customer["balance_micros"]
-        new_balance = old_balance - amount
+        return event, charge_id
+
+    def _confirm_charge(self, charge_id: str) -> None:
+        """Settle `charge_id`: draw the balance down, mark it CONFIRMED, emit its events (caller checked funds)."""
+        now = iso_now()
         self._conn.execute(
-            "UPDATE customers SET balance_micros = ?, updated_at = ? WHERE id = ?",
-            (new_balance, now, customer["id"]),
+            "UPDATE charges SET status = 'CONFIRMED', tx_hash = ?, confirmed_at = ? WHERE id = ?",
+            ("0x" + secrets.token_hex(32), now, charge_id),
         )
         charge = self._charge_row(charge_id)
+        old_balance = self._customer_row(charge["customer_id"])["balance_micros"]
+        new_balance = old_balance - charge["amount_micros"]
+        self._conn.execute(
+            "UPDATE customers SET balance_micros = ?, updated_at = ? WHERE id = ?",
+            (new_balance, now, charge["customer_id"]),
+        )
+        event = self._one("SELECT * FROM usage_events WHERE id = ?", (charge["usage_id"],))
+        assert event is not None
         self._enqueue_event("charge.succeeded", _charge_event_data(charge))
         self._enqueue_event("usage.recorded", _usage_event_data(event))
         threshold = self.low_balance_threshold_micros
@@ -260,19 +301,19 @@ class BillingMixin(CustomersMixin):
             self._enqueue_event(
                 "customer.balance.low",
                 {
-                    "customerId": customer["id"],
+                    "customerId": charge["customer_id"],
                     "balanceUsdc": str(from_micros(new_balance)),
                     "thresholdUsdc": str(from_micros(threshold)),
                 },
             )
-        return ChargeOutcome(event, charge, is_duplicate=False)
 
     def _charge_row(self, charge_id: str) -> Record:
         row = self._one(
             "SELECT c.*, u.usage_type, u.quantity, u.metadata AS usage_metadata, u.created_at AS usage_created_at,"
-            " cu.onchain_address, cu.external_customer_id"
+            " cu.onchain_address, cu.external_customer_id, x.failure_reason, x.refund_reason, x.refund_note,"
+            " x.refund_tx_hash, x.refunded_at"
             " FROM charges c JOIN usage_events u ON u.id = c.usage_id JOIN customers cu ON cu.id = c.customer_id"
-            " WHERE c.id = ?",
+            " LEFT JOIN charge_extras x ON x.charge_id = c.id WHERE c.id = ?",
             (charge_id,),
         )
         if row is None:

@@ -116,9 +116,57 @@ class CustomersMixin(StoreBase):
             return row
         return self._insert_customer(external_customer_id=external_customer_id)
 
+    def update_customer(self, customer_id: str, changes: dict[str, Any]) -> Record:
+        """Change `changes` (column -> value); 409 ``DUPLICATE_CUSTOMER`` if the external id or address is taken."""
+        with self._write() as conn:
+            self._customer_row(customer_id)
+            for column in ("external_customer_id", "onchain_address"):
+                value = changes.get(column)
+                taken = (
+                    value is not None
+                    and conn.execute(
+                        f"SELECT id FROM customers WHERE {column} = ? AND id != ?",  # noqa: S608 (fixed column names)
+                        (value, customer_id),
+                    ).fetchone()
+                )
+                if taken:
+                    raise ApiError(
+                        409,
+                        "DUPLICATE_CUSTOMER",
+                        f"Another customer already has this {_CAMEL[column]}",
+                        extra={"existingCustomerId": taken["id"]},
+                    )
+            for column, value in changes.items():
+                stored = _dump(value) if column == "metadata" else int(value) if column == "is_internal" else value
+                conn.execute(f"UPDATE customers SET {column} = ? WHERE id = ?", (stored, customer_id))  # noqa: S608
+            conn.execute("UPDATE customers SET updated_at = ? WHERE id = ?", (iso_now(), customer_id))
+        return self._customer_row(customer_id)
+
+    def provision_customer(self, customer_id: str, address: str) -> tuple[Record, bool]:
+        """Give the customer its (deterministic sandbox) smart-account `address`; returns (row, already_deployed)."""
+        with self._write() as conn:
+            row = self._customer_row(customer_id)
+            if row["onchain_address"] is not None:
+                return row, True
+            conn.execute(
+                "UPDATE customers SET onchain_address = ?, updated_at = ? WHERE id = ?",
+                (address, iso_now(), customer_id),
+            )
+        return self._customer_row(customer_id), False
+
+    def sync_balance(self, customer_id: str) -> Record:
+        """Re-read the balance (the sandbox ledger is its own chain, so it never changes here)."""
+        with self._write() as conn:
+            self._customer_row(customer_id)
+            conn.execute("UPDATE customers SET updated_at = ? WHERE id = ?", (iso_now(), customer_id))
+        return self._customer_row(customer_id)
+
     def balance(self, customer_id: str) -> Decimal:
         """The customer's balance in USDC."""
         return from_micros(self._customer_row(customer_id)["balance_micros"])
+
+
+_CAMEL = {"external_customer_id": "externalCustomerId", "onchain_address": "onchainAddress"}
 
 
 def _public_customer(customer: Record) -> Record:
