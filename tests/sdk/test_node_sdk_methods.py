@@ -126,21 +126,9 @@ SDK_BUGS: dict[str, str] = {}
 # Methods whose sandbox route does not exist yet (determined by running against today's sandbox).
 _MISSING = "sandbox has no route yet for "
 NOT_YET_IN_SANDBOX: dict[str, str] = {
-    "setCustomerSpendingCap": _MISSING + "PUT /v1/customers/{id}/spending-cap",
-    "getCustomerSpendingCaps": _MISSING + "GET /v1/customers/{id}/spending-caps",
-    "removeCustomerSpendingCap": _MISSING + "DELETE /v1/customers/{id}/spending-caps/{capId}",
-    "provisionCustomer": _MISSING + "POST /v1/customers/{id}/provision",
-    "syncCustomerBalance": _MISSING + "POST /v1/customers/{id}/sync-balance",
     "assignCustomerEntitlement": _MISSING + "PUT /v1/customers/{id}/entitlement",
     "getCustomerEntitlement": _MISSING + "GET /v1/customers/{id}/entitlement",
     "checkEntitlement": _MISSING + "POST /v1/entitlements/check",
-    "createContract": _MISSING + "POST /v1/contracts",
-    "listContracts": _MISSING + "GET /v1/contracts",
-    "getContract": _MISSING + "GET /v1/contracts/{id}",
-    "updateContract": _MISSING + "PATCH /v1/contracts/{id}",
-    "deleteContract": _MISSING + "DELETE /v1/contracts/{id}",
-    "addContractOverride": _MISSING + "POST /v1/contracts/{id}/overrides",
-    "removeContractOverride": _MISSING + "DELETE /v1/contracts/{id}/overrides/{unitType}",
     "createEntitlementPlan": _MISSING + "POST /v1/entitlement-plans",
     "listEntitlementPlans": _MISSING + "GET /v1/entitlement-plans",
     "getEntitlementPlan": _MISSING + "GET /v1/entitlement-plans/{id}",
@@ -150,14 +138,9 @@ NOT_YET_IN_SANDBOX: dict[str, str] = {
     "listEntitlementRules": _MISSING + "GET /v1/entitlement-plans/{id}/rules",
     "updateEntitlementRule": _MISSING + "PATCH /v1/entitlement-rules/{ruleId}",
     "deleteEntitlementRule": _MISSING + "DELETE /v1/entitlement-rules/{ruleId}",
-    "chargeAsync": _MISSING + "POST /v1/usage/async",
     "listEvents": _MISSING + "GET /v1/events",
     "getEvent": _MISSING + "GET /v1/events/{id}",
     "getEventTrace": _MISSING + "GET /v1/events/{id}/trace",
-    "withdraw": _MISSING + "POST /v1/withdrawals",
-    "listWithdrawals": _MISSING + "GET /v1/withdrawals",
-    "estimateWithdrawalFee": _MISSING + "GET /v1/withdrawals/fee-estimate",
-    "cancelWithdrawal": _MISSING + "DELETE /v1/withdrawals/{id}",
     "updateWebhook": _MISSING + "PATCH /v1/webhooks/{id}",
     "createSubscription": _MISSING + "POST /v1/subscriptions",
     "getSubscription": _MISSING + "GET /v1/subscriptions/{id}",
@@ -166,8 +149,6 @@ NOT_YET_IN_SANDBOX: dict[str, str] = {
     "cancelSubscription": _MISSING + "POST /v1/subscriptions/{id}/cancel",
     "pauseSubscription": _MISSING + "POST /v1/subscriptions/{id}/pause",
     "resumeSubscription": _MISSING + "POST /v1/subscriptions/{id}/resume",
-    "createPortalSession": _MISSING + "POST /v1/portal-sessions",
-    "revokePortalSession": _MISSING + "DELETE /v1/portal-sessions/{id}",
 }
 
 

@@ -43,33 +43,17 @@ NON_API_MEMBERS = {
     "verify_webhook_signature",  # static helper: HMAC check of a received webhook
 }
 
-# Methods that can never pass against a faithful sandbox because of a bug in drip-sdk 0.1.2 itself.
-SDK_BUGS: dict[str, str] = {
-    "provision_customer": (
-        "drip-sdk 0.1.2 parses the POST /customers/{id}/provision response with Customer.model_validate, but "
-        "the endpoint answers snake_case {smart_account_address, already_deployed, deploy_tx_hash, "
-        "fund_tx_hash, billing_deposit_tx_hash, billing_balance_usdc, funding_required} (drip-api.md §5.1), "
-        "which lacks Customer's required id/createdAt/updatedAt, so pydantic raises ValidationError "
-        "(fixed only in the unpublished 0.2.0). The sandbox also lacks the route today."
-    ),
-}
+# Methods that can never pass against a faithful sandbox because of a bug in drip-sdk 0.1.2 itself. None today:
+# `provision_customer` parses the snake_case provision response as a Customer (fixed only in the unpublished
+# 0.2.0); the sandbox answers with the snake_case fields *and* the customer's fields, so 0.1.2 works against it
+# (README: "Where the sandbox differs from Drip").
+SDK_BUGS: dict[str, str] = {}
 
 # Methods whose sandbox route does not exist yet (determined by running against today's sandbox).
 _MISSING = "sandbox has no route yet for "
 NOT_YET_IN_SANDBOX: dict[str, str] = {
-    "set_customer_spending_cap": _MISSING + "PUT /v1/customers/{id}/spending-cap",
-    "get_customer_spending_caps": _MISSING + "GET /v1/customers/{id}/spending-caps",
-    "remove_customer_spending_cap": _MISSING + "DELETE /v1/customers/{id}/spending-caps/{capId}",
-    "sync_customer_balance": _MISSING + "POST /v1/customers/{id}/sync-balance",
     "assign_customer_entitlement": _MISSING + "PUT /v1/customers/{id}/entitlement",
     "get_customer_entitlement": _MISSING + "GET /v1/customers/{id}/entitlement",
-    "create_contract": _MISSING + "POST /v1/contracts",
-    "list_contracts": _MISSING + "GET /v1/contracts",
-    "get_contract": _MISSING + "GET /v1/contracts/{id}",
-    "update_contract": _MISSING + "PATCH /v1/contracts/{id}",
-    "delete_contract": _MISSING + "DELETE /v1/contracts/{id}",
-    "add_contract_override": _MISSING + "POST /v1/contracts/{id}/overrides",
-    "remove_contract_override": _MISSING + "DELETE /v1/contracts/{id}/overrides/{unitType}",
     "create_entitlement_plan": _MISSING + "POST /v1/entitlement-plans",
     "list_entitlement_plans": _MISSING + "GET /v1/entitlement-plans",
     "get_entitlement_plan": _MISSING + "GET /v1/entitlement-plans/{id}",
@@ -80,7 +64,6 @@ NOT_YET_IN_SANDBOX: dict[str, str] = {
     "update_entitlement_rule": _MISSING + "PATCH /v1/entitlement-rules/{ruleId}",
     "delete_entitlement_rule": _MISSING + "DELETE /v1/entitlement-rules/{ruleId}",
     "check_entitlement": _MISSING + "POST /v1/entitlements/check",
-    "charge_async": _MISSING + "POST /v1/usage/async",
     "list_events": _MISSING + "GET /v1/events",
     "get_event": _MISSING + "GET /v1/events/{id}",
     "get_event_trace": _MISSING + "GET /v1/events/{id}/trace",

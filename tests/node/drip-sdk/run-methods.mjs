@@ -125,8 +125,15 @@ function makeContext(drip, hookUrl, baseUrl, apiKey) {
         check(response.status === 201, `POST /events answered ${response.status}`);
         return (await response.json()).id;
       }),
+    // The business withdraws what it has earned: one confirmed charge of 30 USDC (30,000 api_calls) first.
+    earnings: () =>
+      once('earnings', async () =>
+        drip.charge({ customerId: await ctx.newCustomerId(), meter: 'api_calls', quantity: 30000 })),
     withdrawalId: () =>
-      once('withdrawal', async () => (await drip.withdraw({ amountUsdc: '10.00', idempotencyKey: unique('node-wd') })).id),
+      once('withdrawal', async () => {
+        await ctx.earnings();
+        return (await drip.withdraw({ amountUsdc: '10.00', idempotencyKey: unique('node-wd') })).id;
+      }),
   };
   return ctx;
 }
@@ -299,6 +306,7 @@ function methods(drip, ctx, receiver) {
       check(session.id && session.url && session.amountUsd === 25, 'session');
     },
     withdraw: async () => {
+      await ctx.earnings();
       const withdrawal = await drip.withdraw({ amountUsdc: '10.00', idempotencyKey: unique('node-withdraw'), bankDescription: 'payout' });
       check(withdrawal.id && withdrawal.amountUsdc, 'withdrawal');
     },
@@ -311,6 +319,7 @@ function methods(drip, ctx, receiver) {
       check(fee.amountUsdc && fee.feeUsdc && fee.netAmountUsdc, 'fee estimate');
     },
     cancelWithdrawal: async () => {
+      await ctx.earnings();
       const withdrawal = await drip.withdraw({ amountUsdc: '5.00', idempotencyKey: unique('node-cancel') });
       check((await drip.cancelWithdrawal(withdrawal.id)).id === withdrawal.id, 'same id');
     },
