@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -49,6 +49,7 @@ __all__ = [
     "ToolInput",
     "ToolOutput",
     "ToolSpec",
+    "from_wire",
 ]
 
 
@@ -100,6 +101,27 @@ class MutationResult(ToolOutput):
         default_factory=list,
         description="Metadata fields replaced by [REDACTED] before sending (PII or secrets).",
     )
+
+
+OutputT = TypeVar("OutputT", bound="ToolOutput")
+
+
+def from_wire(
+    output: type[OutputT], wire: BaseModel, *, omit: Mapping[str, str] | None = None, **extra: Any
+) -> OutputT:
+    """`output` built from the same-named fields of a wire model, saying why any wire field is left out.
+
+    `omit` maps each wire field the output does not carry to the reason (PII, a duplicate in other units,
+    ...); `extra` gives fields the caller converts itself (they win over the wire's). A wire field that is
+    neither carried nor omitted is a `TypeError`: nothing is dropped silently.
+    """
+    reasons = omit or {}
+    carried = set(output.model_fields)
+    unexplained = [f for f in type(wire).model_fields if f not in carried and f not in reasons]
+    if unexplained:
+        raise TypeError(f"{output.__name__} drops {type(wire).__name__} field(s) {unexplained} without a reason")
+    values = {name: getattr(wire, name) for name in type(wire).model_fields if name in carried}
+    return output(**{**values, **extra})
 
 
 def _finite_decimal(value: Any) -> Any:

@@ -18,6 +18,7 @@ from drip_mcp.tools.base import (
     ToolInput,
     ToolOutput,
     ToolSpec,
+    from_wire,
 )
 from drip_mcp.tools.context import ToolContext
 
@@ -30,6 +31,7 @@ class CustomerRef(ToolInput):
 
 class BalanceOutput(ToolOutput):
     customer_id: str
+    onchain_address: str | None = None
     balance_usdc: Money
     pending_charges_usdc: Money
     available_usdc: Money = Field(description="What can be charged now.")
@@ -37,7 +39,7 @@ class BalanceOutput(ToolOutput):
 
 
 async def get_balance(ctx: ToolContext, inp: CustomerRef) -> BalanceOutput:
-    return BalanceOutput.model_validate((await ctx.client.get_balance(inp.customer_id)).model_dump())
+    return from_wire(BalanceOutput, await ctx.client.get_balance(inp.customer_id))
 
 
 class ChargeRef(ToolInput):
@@ -53,10 +55,11 @@ class ChargeInfo(ToolOutput):
     tx_hash: str | None = None
     failure_reason: str | None = None
     created_at: str
+    confirmed_at: str | None = None
 
 
 def _charge_info(c: Charge) -> ChargeInfo:
-    return ChargeInfo.model_validate(c.model_dump())
+    return from_wire(ChargeInfo, c, omit={"amount_token": "amount_usdc in base units: the same number twice"})
 
 
 async def get_charge(ctx: ToolContext, inp: ChargeRef) -> ChargeInfo:

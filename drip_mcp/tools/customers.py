@@ -17,6 +17,7 @@ from drip_mcp.tools.base import (
     ToolInput,
     ToolOutput,
     ToolSpec,
+    from_wire,
 )
 from drip_mcp.tools.context import ToolContext
 
@@ -32,7 +33,8 @@ class CustomerInfo(ToolOutput):
 
 
 def _info(c: Customer) -> CustomerInfo:
-    return CustomerInfo.model_validate(c.model_dump())
+    # The customer's email is PII: it never enters the model's context (DESIGN: metadata safety).
+    return from_wire(CustomerInfo, c, omit={"email": "PII", "updated_at": "not needed to bill or find a customer"})
 
 
 class CreateCustomerInput(ToolInput):

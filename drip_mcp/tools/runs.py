@@ -23,6 +23,7 @@ from drip_mcp.tools.base import (
     ToolInput,
     ToolOutput,
     ToolSpec,
+    from_wire,
 )
 from drip_mcp.tools.context import ToolContext
 
@@ -462,6 +463,7 @@ class TimelineEventOut(ToolOutput):
     outcome: str | None = None
     description: str | None = None
     timestamp: str | None = None
+    cost_usdc: str | None = None
     metadata: dict[str, Any] | None = None
 
 
@@ -480,7 +482,8 @@ class TimelineOutput(ToolOutput):
 
 async def get_run_timeline(ctx: ToolContext, inp: TimelineInput) -> TimelineOutput:
     timeline = await ctx.client.get_run_timeline(inp.run_id, limit=inp.limit, cursor=inp.cursor)
-    return TimelineOutput.model_validate(timeline.model_dump())
+    events = [from_wire(TimelineEventOut, event) for event in timeline.events]
+    return from_wire(TimelineOutput, timeline, events=events)
 
 
 class CreateWorkflowInput(ToolInput):
@@ -498,6 +501,7 @@ class WorkflowInfo(ToolOutput):
     product_surface: str | None = None
     description: str | None = None
     is_active: bool = True
+    created_at: str | None = None
 
 
 class CreateWorkflowOutput(MutationResult):
@@ -512,9 +516,7 @@ async def create_workflow(ctx: ToolContext, inp: CreateWorkflowInput) -> CreateW
         description=inp.description,
         idempotency_key=inp.idempotency_key,
     )
-    return CreateWorkflowOutput(
-        workflow=WorkflowInfo.model_validate(reply.data.model_dump()), idempotency_key=reply.idempotency_key
-    )
+    return CreateWorkflowOutput(workflow=from_wire(WorkflowInfo, reply.data), idempotency_key=reply.idempotency_key)
 
 
 class ListWorkflowsInput(ToolInput):
@@ -528,9 +530,7 @@ class ListWorkflowsOutput(ToolOutput):
 
 async def list_workflows(ctx: ToolContext, inp: ListWorkflowsInput) -> ListWorkflowsOutput:
     page = await ctx.client.list_workflows(limit=inp.limit)
-    return ListWorkflowsOutput(
-        workflows=[WorkflowInfo.model_validate(w.model_dump()) for w in page.data], count=page.count
-    )
+    return ListWorkflowsOutput(workflows=[from_wire(WorkflowInfo, w) for w in page.data], count=page.count)
 
 
 _RETRY = " Safe to retry with the same idempotency_key (returned in the result)."

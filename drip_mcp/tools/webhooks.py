@@ -21,7 +21,7 @@ from drip_mcp.api.wire import new_idempotency_key
 from drip_mcp.errors import NotFoundError
 from drip_mcp.keys import KeyType
 from drip_mcp.paths import ensure_private_dir
-from drip_mcp.tools.base import IdempotencyKey, MutationResult, ToolInput, ToolOutput, ToolSpec
+from drip_mcp.tools.base import IdempotencyKey, MutationResult, ToolInput, ToolOutput, ToolSpec, from_wire
 from drip_mcp.tools.context import ToolContext
 
 _SAFE_FILE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
@@ -71,7 +71,7 @@ class WebhookInfo(ToolOutput):
 
 
 def _info(w: Webhook) -> WebhookInfo:
-    return WebhookInfo.model_validate(w.model_dump())
+    return from_wire(WebhookInfo, w)
 
 
 class SecretFields(MutationResult):

@@ -276,3 +276,19 @@ def test_drip_track_usage_description_says_no_money_moves() -> None:
 @pytest.mark.parametrize("name", sorted(n for n, t in TOOLS_BY_NAME.items() if t.toolset == "webhooks"))
 def test_secret_only_tool_descriptions_say_an_sk_key_is_needed(name: str) -> None:
     assert "sk_" in TOOLS_BY_NAME[name].description
+
+
+# --- outputs built from wire models -----------------------------------------------------------------------
+
+
+def test_from_wire_refuses_to_drop_a_wire_field_without_a_reason() -> None:
+    from drip_mcp.api.models import Customer
+    from drip_mcp.tools.base import from_wire
+    from drip_mcp.tools.customers import CustomerInfo
+
+    wire = Customer(id="c1", created_at="2026-01-01T00:00:00Z", email="jane@example.com")
+    with pytest.raises(TypeError) as refused:
+        from_wire(CustomerInfo, wire)
+    assert "email" in str(refused.value)
+    shown = from_wire(CustomerInfo, wire, omit={"email": "PII", "updated_at": "not needed"})
+    assert "email" not in shown.model_dump()
