@@ -33,6 +33,12 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url", help="Drip API URL (env DRIP_API_URL, then DRIP_BASE_URL)")
     parser.add_argument("--timeout", type=float, help="seconds per HTTP request (env DRIP_TIMEOUT, default 30)")
     parser.add_argument("--max-retries", type=int, help="retries on 429/5xx/network errors (env DRIP_MAX_RETRIES)")
+    parser.add_argument(
+        "--surface",
+        choices=("core", "full"),
+        help="core: a few tools plus catalogue search and call (default); full: every operation as a tool "
+        "(env DRIP_SURFACE)",
+    )
     parser.add_argument("--toolsets", help=f"comma-separated subset of {','.join(TOOLSETS)} (env DRIP_TOOLSETS)")
     parser.add_argument("--tools", help="only these tools, comma-separated (env DRIP_TOOLS)")
     parser.add_argument("--exclude-tools", help="never these tools, comma-separated (env DRIP_EXCLUDE_TOOLS)")
@@ -132,6 +138,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         max_retries=args.max_retries,
         sandbox=args.sandbox,
         sandbox_db=args.sandbox_db,
+        surface=args.surface,
         toolsets=args.toolsets,
         tools=args.tools,
         exclude_tools=args.exclude_tools,

@@ -17,9 +17,10 @@ What the transform does:
 * rewrites ``exclusiveMinimum``/``exclusiveMaximum`` (Gemini rejects them): an integer bound becomes the
   next integer (exact); a number bound becomes ``minimum``/``maximum`` plus a sentence in ``description``,
   so the boundary value itself is admitted by the schema and refused by the server (the one known gap);
-* lists every property in ``required`` (OpenAI strict). A property that was optional and already accepts
-  ``null`` stays nullable (``null`` means "not given"); one that was optional with a non-null default stays
-  non-nullable and its default moves into the description, because the server's model would refuse ``null``;
+* keeps ``required`` honest: only what the model requires. OpenAI strict conversion lists every property as
+  required by itself, and clients that check arguments before calling (openai-agents does) would otherwise
+  refuse a call that leaves an optional argument out. An optional property that accepts ``null`` stays
+  nullable (``null`` means "not given"); one with a non-null default keeps it, in the description;
 * folds ``allOf: [one schema]`` into its parent; keeps ``anyOf`` (every target accepts ``anyOf`` with null);
 * replaces a free-form object (``dict[str, Any]``: ``additionalProperties: true`` or no declared properties)
   with a closed object of typed, nullable, operational keys (``open_object_properties``), or drops the
@@ -28,6 +29,9 @@ What the transform does:
   (``'bool' object has no attribute 'items'``), and openai-agents closes every object itself. A JSON Schema
   validator would therefore admit undeclared keys that the server refuses: strict OpenAI and Gemini function
   calling never produce them. ``close_objects=True`` keeps objects closed for OpenAI-only consumers;
+* keeps an object marked ``"x-free-form": true`` (`FREE_FORM`) open, as a bare ``{"type": "object"}``: for
+  arguments that are free-form by nature (a catalogue call's ``arguments``), which the server validates
+  against another schema. Gemini accepts it; OpenAI strict cannot, so such a tool is not strict there;
 * gives an object with no properties (a tool without arguments) one optional, nullable placeholder property,
   `PLACEHOLDER_PROPERTY`: the only shape both OpenAI strict (an open object is refused, and a closed one
   crashes Gemini) and ``mcp_to_gemini_tool`` accept. The server must drop it before validating
@@ -42,6 +46,7 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_OPEN_OBJECT_PROPERTIES",
+    "FREE_FORM",
     "PLACEHOLDER_PROPERTY",
     "portable_input_schema",
     "strip_placeholders",
@@ -56,13 +61,16 @@ _PLACEHOLDER_SCHEMA: dict[str, Any] = {
 }
 
 DEFAULT_OPEN_OBJECT_PROPERTIES: Mapping[str, dict[str, Any]] = {
-    "model": {"type": "string", "maxLength": 200, "description": "Model name, e.g. 'gpt-4o'."},
-    "tool": {"type": "string", "maxLength": 200, "description": "Tool or step name."},
-    "status": {"type": "string", "maxLength": 100, "description": "Outcome, e.g. 'ok' or 'timeout'."},
-    "latency_ms": {"type": "number", "minimum": 0, "description": "Latency in milliseconds."},
-    "count": {"type": "integer", "minimum": 0, "description": "A count (items, pages, calls)."},
+    "model": {"type": "string", "maxLength": 200},
+    "tool": {"type": "string", "maxLength": 200},
+    "status": {"type": "string", "maxLength": 100},
+    "latency_ms": {"type": "number", "minimum": 0},
+    "count": {"type": "integer", "minimum": 0},
 }
 """The typed allowlist that replaces a free-form metadata object: operational context only, all nullable."""
+
+FREE_FORM = "x-free-form"
+"""Schema marker (`WithJsonSchema`/`json_schema_extra`): keep this object open, as ``{"type": "object"}``."""
 
 _DROP_KEYS = frozenset({"title", "$defs", "definitions", "$schema", "$id", "examples"})
 
@@ -112,6 +120,11 @@ class _Converter:
         if depth > 64:
             raise ValueError("schema too deep (a recursive $ref cannot be inlined)")
         schema = dict(node)
+        if schema.pop(FREE_FORM, False):
+            open_object: dict[str, Any] = {"type": "object"}
+            if isinstance(schema.get("description"), str):
+                open_object["description"] = schema["description"]
+            return open_object
         ref = schema.pop("$ref", None)
         if isinstance(ref, str):
             # Siblings of the $ref (a description, say) win over the target's own keywords.
@@ -142,9 +155,9 @@ class _Converter:
     def _object(self, out: dict[str, Any], *, depth: int) -> None:
         properties = out.get("properties")
         declared: dict[str, Any] = dict(properties) if isinstance(properties, dict) else {}
+        required_before: set[str] = set()
         if depth > 0 and _is_free_form(out) and self.open_object_properties is not None:
             declared = {name: _nullable(dict(prop)) for name, prop in self.open_object_properties.items()}
-            out["description"] = _append(out.get("description"), "Only these keys are accepted.")
         else:
             old_required = out.get("required")
             required_before = set(old_required) if isinstance(old_required, list) else set()
@@ -158,7 +171,7 @@ class _Converter:
                 converted[name] = new if name in required_before else _optional(new)
             declared = converted or {PLACEHOLDER_PROPERTY: copy.deepcopy(_PLACEHOLDER_SCHEMA)}
         out["properties"] = declared
-        out["required"] = list(declared)
+        out["required"] = [name for name in declared if name in required_before]
         out.pop("additionalProperties", None)
         out.pop("patternProperties", None)
         if self.close_objects:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -33,8 +34,9 @@ from drip_mcp.api.client import DripClient
 from drip_mcp.errors import ConfigurationError, DripError, InvalidInputError, PublicKeyNotAllowedError
 from drip_mcp.keys import KeyType
 from drip_mcp.settings import Settings
-from drip_mcp.tools import TOOLS_BY_NAME, ToolSpec, select_tools
+from drip_mcp.tools import CATALOGUE_TOOLS, TOOLS_BY_NAME, ToolSpec, select_tools
 from drip_mcp.tools.base import QUANTITY_LIMIT
+from drip_mcp.tools.catalogue import CALL_OPERATION, search_score
 from drip_mcp.tools.context import NeedsClientInput, Services, ToolContext
 
 __all__ = ["DripServer", "banner", "build_server", "error_result"]
@@ -49,6 +51,8 @@ Metadata must carry operational context only (model, tool, status, latency), nev
 Call drip_ping to see the key type/mode and enabled tools."""
 
 ClientResolver = Callable[[], DripClient]
+# Listed on the core surface, callable on both (they only search and call what the caller may use anyway).
+_CATALOGUE_BY_NAME: dict[str, ToolSpec[Any, Any]] = {t.name: t for t in CATALOGUE_TOOLS}
 
 
 def _dumps(value: Any) -> str:
@@ -56,11 +60,15 @@ def _dumps(value: Any) -> str:
 
 
 def error_result(error: DripError) -> CallToolResult:
-    """An ``isError`` tool result carrying the structured error."""
+    """An ``isError`` result: the structured error ``{"error": {code, message, status, retryable, hint, ...}}``
+    as the JSON of its text block.
+
+    Not as ``structuredContent``: TypeScript-SDK clients (the MCP Inspector, and the clients built like it)
+    check structured content against the tool's result shape even on errors, and drop the whole result with
+    ``-32602`` when it does not match, so the code and hint would never reach the model.
+    """
     payload = {"error": error.to_dict()}
-    return CallToolResult(
-        content=[TextContent(type="text", text=_dumps(payload))], structured_content=payload, is_error=True
-    )
+    return CallToolResult(content=[TextContent(type="text", text=_dumps(payload))], is_error=True)
 
 
 def _validation_error(tool: str, exc: ValidationError) -> InvalidInputError:
@@ -111,10 +119,13 @@ class DripServer(MCPServer[Any]):
         unknown = sorted((set(settings.tools) | set(settings.exclude_tools)) - TOOLS_BY_NAME.keys())
         if unknown:
             raise ConfigurationError(f"unknown tool name(s): {', '.join(unknown)} (see `drip-mcp tools`)")
+        # What a key type may call (every operation the key and the operator's filters allow), and what is
+        # listed: on "full" all of them; on "core" the core ones plus the two catalogue tools.
         self._allowed: dict[KeyType, dict[str, ToolSpec[Any, Any]]] = {
             kt: {t.name: t for t in self._select(kt)} for kt in KeyType
         }
         self._operator: dict[str, ToolSpec[Any, Any]] = self._allowed[KeyType.SECRET]
+        self._listed: dict[KeyType, dict[str, ToolSpec[Any, Any]]] = {kt: self._surface(kt) for kt in KeyType}
         self._validation_context = {QUANTITY_LIMIT: settings.max_quantity}
         self.resource(
             "drip://session/ledger",
@@ -125,8 +136,44 @@ class DripServer(MCPServer[Any]):
         )(self._ledger_json)
 
     def tool_names(self, key_type: KeyType) -> list[str]:
-        """The tools a key of `key_type` may list and call here, in catalogue order."""
+        """The operations a key of `key_type` may call here, in catalogue order."""
         return list(self._allowed[key_type])
+
+    def listed_names(self, key_type: KeyType) -> list[str]:
+        """The tools listed to a key of `key_type` on this server's surface."""
+        return list(self._listed[key_type])
+
+    def _surface(self, key_type: KeyType) -> dict[str, ToolSpec[Any, Any]]:
+        allowed = self._allowed[key_type]
+        if self.drip_settings.surface == "full":
+            return dict(allowed)
+        listed = {name: spec for name, spec in allowed.items() if spec.core}
+        if len(listed) < len(allowed):
+            listed.update((t.name, t) for t in CATALOGUE_TOOLS)
+        return listed
+
+    def _mcp_tool(self, spec: ToolSpec[Any, Any], key_type: KeyType) -> MCPTool:
+        """The listed tool; drip_call_operation is annotated for what it can reach (read-only under --read-only)."""
+        if spec.name != CALL_OPERATION:
+            return spec.mcp_tool
+        reachable = self._allowed[key_type].values()
+        annotations = spec.annotations.model_copy(
+            update={
+                "read_only_hint": all(s.read_only for s in reachable),
+                "destructive_hint": any(s.destructive for s in reachable),
+                "idempotent_hint": all(s.idempotent for s in reachable),
+            }
+        )
+        return spec.mcp_tool.model_copy(update={"annotations": annotations})
+
+    def find_operations(self, key_type: KeyType, query: str | None, toolset: str | None) -> list[ToolSpec[Any, Any]]:
+        """The operations a key of `key_type` may call that match `query` (words) and `toolset`, best first."""
+        specs = [s for s in self._allowed[key_type].values() if toolset is None or s.toolset == toolset]
+        words = [w for w in (query or "").lower().replace("_", " ").split() if w]
+        if not words:
+            return specs
+        scored = [(search_score(s, words), i, s) for i, s in enumerate(specs)]
+        return [s for score, _, s in sorted(scored, key=lambda t: (-t[0], t[1])) if score > 0]
 
     def _ledger_json(self) -> str:
         return _dumps(self.services.ledger.summary())
@@ -144,13 +191,13 @@ class DripServer(MCPServer[Any]):
                 self.services.ledger.add(entry)
 
     async def list_tools(self) -> list[MCPTool]:
-        allowed = self._allowed[self._resolve_client().key_type]
-        return [spec.mcp_tool for spec in allowed.values()]
+        key_type = self._resolve_client().key_type
+        return [self._mcp_tool(spec, key_type) for spec in self._listed[key_type].values()]
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
-        spec = self._operator.get(name)
+        spec = self._operator.get(name) or _CATALOGUE_BY_NAME.get(name)
         if spec is None:
             reason = "is disabled by the server's operator" if name in TOOLS_BY_NAME else "does not exist"
             return error_result(
@@ -158,7 +205,7 @@ class DripServer(MCPServer[Any]):
             )
         try:
             client = self._resolve_client()
-            if name not in self._allowed[client.key_type]:
+            if name not in self._allowed[client.key_type] and name not in _CATALOGUE_BY_NAME:
                 raise PublicKeyNotAllowedError(name)
             try:
                 inp = spec.input_model.model_validate(arguments, context=self._validation_context)
@@ -171,6 +218,7 @@ class DripServer(MCPServer[Any]):
                 mcp=context,
                 durable=spec.durable,
                 allowed_tools=tuple(self._allowed[client.key_type]),
+                catalogue=_CallerCatalogue(self, client.key_type, context),
             )
             try:
                 output = await spec.handler(ctx, inp)
@@ -192,10 +240,36 @@ class DripServer(MCPServer[Any]):
                     hint="This is a drip-mcp bug; the details are in the server log.",
                 )
             )
+        if isinstance(output, CallToolResult | InputRequiredResult):
+            return output  # drip_call_operation: the called operation's own result
         structured = output.model_dump(mode="json")
         return CallToolResult(
             content=[TextContent(type="text", text=_dumps(structured))], structured_content=structured
         )
+
+
+@dataclass(frozen=True)
+class _CallerCatalogue:
+    """`Catalogue` for one call: the caller's key type decides what is found, and calls go back through
+    `DripServer.call_tool`, so a catalogue call gets every check a direct call gets."""
+
+    server: DripServer
+    key_type: KeyType
+    context: Context[Any, Any] | None
+
+    def find(self, query: str | None, toolset: str | None) -> list[ToolSpec[Any, Any]]:
+        return self.server.find_operations(self.key_type, query, toolset)
+
+    async def call(self, operation: str, arguments: dict[str, Any]) -> CallToolResult | InputRequiredResult:
+        if operation not in self.server.tool_names(self.key_type):
+            known = operation in TOOLS_BY_NAME
+            raise DripError(
+                f"Operation {operation!r} {'is not available to this key or server' if known else 'does not exist'}.",
+                code="PUBLIC_KEY_NOT_ALLOWED" if known and self.key_type is KeyType.PUBLIC else "UNKNOWN_OPERATION",
+                status=403 if known else 404,
+                hint="Call drip_find_operations to see the operations you can use.",
+            )
+        return await self.server.call_tool(operation, arguments, self.context)
 
 
 def build_server(

@@ -16,6 +16,7 @@ missing.
 | base_url         | --base-url           | DRIP_API_URL, DRIP_BASE_URL | https://api.drippay.dev/v1 |
 | timeout          | --timeout            | DRIP_TIMEOUT             | 30 s                          |
 | max_retries      | --max-retries        | DRIP_MAX_RETRIES         | 3                             |
+| surface          | --surface            | DRIP_SURFACE             | core                          |
 | toolsets         | --toolsets           | DRIP_TOOLSETS            | all                           |
 | tools            | --tools              | DRIP_TOOLS               | all                           |
 | exclude_tools    | --exclude-tools      | DRIP_EXCLUDE_TOOLS       | none                          |
@@ -52,6 +53,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "LOG_LEVEL_ENV",
     "SANDBOX_PUBLIC_KEY",
+    "SURFACES",
     "TOOLSETS",
     "WORKER_CONFIG_ENV",
     "Settings",
@@ -79,7 +81,20 @@ SANDBOX_FAULT_ENV = (
 )
 # The key the embedded sandbox uses when none is configured: public, least privilege.
 SANDBOX_PUBLIC_KEY = "pk_test_sandbox_local"
-TOOLSETS = ("usage", "runs", "billing", "customers", "webhooks", "status")
+TOOLSETS = (
+    "usage",
+    "runs",
+    "billing",
+    "customers",
+    "entitlements",
+    "subscriptions",
+    "events",
+    "contracts",
+    "webhooks",
+    "admin",
+    "status",
+)
+SURFACES = ("core", "full")
 METADATA_POLICIES = ("redact", "strict")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -153,6 +168,7 @@ class Settings:
     max_retries: int = DEFAULT_MAX_RETRIES
     sandbox: bool = False
     sandbox_db: Path | None = None
+    surface: str = "core"
     toolsets: tuple[str, ...] = TOOLSETS
     tools: tuple[str, ...] = ()
     exclude_tools: tuple[str, ...] = ()
@@ -188,6 +204,7 @@ class Settings:
         sandbox: bool = False,
         require_key: bool = True,
         sandbox_db: str | Path | None = None,
+        surface: str | None = None,
         toolsets: str | Sequence[str] | None = None,
         tools: str | Sequence[str] | None = None,
         exclude_tools: str | Sequence[str] | None = None,
@@ -238,6 +255,10 @@ class Settings:
         if unknown:
             raise ConfigurationError(f"unknown toolset(s) {', '.join(unknown)}; choose from {', '.join(TOOLSETS)}")
 
+        chosen_surface = (surface or env.get("DRIP_SURFACE") or "core").strip().lower()
+        if chosen_surface not in SURFACES:
+            raise ConfigurationError(f"surface must be 'core' or 'full' (got {chosen_surface!r})")
+
         policy = (metadata_policy or env.get("DRIP_METADATA_POLICY") or "redact").strip().lower()
         if policy not in METADATA_POLICIES:
             raise ConfigurationError(f"metadata policy must be 'redact' or 'strict' (got {policy!r})")
@@ -252,6 +273,7 @@ class Settings:
             max_retries=int(resolved_retries),
             sandbox=sandbox,
             sandbox_db=Path(db).expanduser() if db else (state / "sandbox.db" if sandbox else None),
+            surface=chosen_surface,
             toolsets=chosen_toolsets or TOOLSETS,
             tools=_parse_list(tools if tools is not None else env.get("DRIP_TOOLS", "")),
             exclude_tools=_parse_list(

@@ -70,20 +70,14 @@ class ScriptedPolicy:
         self.balance: str | None = None
 
     def first_call(self) -> tuple[str, dict[str, Any]]:
-        return "drip_list_customers", {"limit": 100}
+        return "drip_get_or_create_customer", {"external_customer_id": EXTERNAL_ID}
 
     def next_call(self, tool: str, result: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """The next (tool, arguments) after `tool` answered `result`; None when the task is done."""
         if "error" in result:
             raise RuntimeError(f"{tool} failed: {result['error']}")
-        if tool == "drip_list_customers":
-            match = [c for c in result["customers"] if c.get("external_customer_id") == EXTERNAL_ID]
-            if not match:
-                return "drip_create_customer", {"external_customer_id": EXTERNAL_ID}
-            self.customer_id = match[0]["id"]
-        elif tool == "drip_create_customer":
+        if tool == "drip_get_or_create_customer":
             self.customer_id = result["customer"]["id"]
-        if tool in ("drip_list_customers", "drip_create_customer"):
             return "drip_track_usage", {
                 "customer_id": self.customer_id,
                 "meter": "tokens",

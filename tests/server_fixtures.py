@@ -39,6 +39,7 @@ __all__ = [
     "file_exists",
     "open_harness",
     "read_secret_file",
+    "result_payload",
     "state_env",
 ]
 
@@ -155,10 +156,20 @@ def assert_ok(name: str, result: Any, *, api_key: str | None = None) -> dict[str
     return structured
 
 
+def result_payload(result: Any) -> dict[str, Any]:
+    """What a client reads from a result: its structured content, or for an error the JSON of its text block."""
+    if result.is_error:
+        assert result.structured_content is None  # TypeScript clients drop errors whose structure mismatches
+        payload: dict[str, Any] = json.loads(_text_of(result))
+        return payload
+    structured: dict[str, Any] = result.structured_content
+    return structured
+
+
 def assert_error(result: Any, code: str, *, api_key: str | None = None) -> dict[str, Any]:
-    """A structured ``isError`` result with `code`: the stable keys, no SDK fallback text, no traceback, no key."""
+    """An ``isError`` result with `code` in its JSON: the stable keys, no SDK fallback text, no traceback, no key."""
     assert result.is_error, result.structured_content
-    structured = result.structured_content
+    structured = result_payload(result)
     assert isinstance(structured, dict)
     assert set(structured) == {"error"}
     error: dict[str, Any] = structured["error"]
@@ -205,6 +216,8 @@ async def open_harness(
     """The in-process stack: sandbox → recording transport → DripClient → DripServer → mcp.Client(mode)."""
     db = tmp_path / "s.db"
     state = {"DRIP_MCP_STATE_DIR": str(tmp_path / "state")}  # the autouse fixture's state dir, module fixtures too
+    # Every operation listed as its own tool unless a test asks for the default "core" surface.
+    settings_overrides.setdefault("surface", "full")
     settings = Settings.load(state, api_key=api_key, sandbox=True, sandbox_db=db, **settings_overrides)
     config = SandboxConfig(db_path=db)
     if starting_balance_usdc is not None:

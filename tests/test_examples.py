@@ -18,7 +18,7 @@ CASES = {
     "pydantic_ai_agent.py": ("pydantic_ai", "pydantic-ai:"),
     "openai_agents_agent.py": ("agents", "openai-agents:"),
 }
-CALLS = ("drip_list_customers", "drip_create_customer", "drip_track_usage", "drip_record_run", "drip_get_balance")
+CALLS = ("drip_get_or_create_customer", "drip_track_usage", "drip_record_run", "drip_get_balance")
 
 
 @pytest.mark.parametrize("script", sorted(CASES))

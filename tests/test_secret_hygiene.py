@@ -34,7 +34,7 @@ import httpx2
 import pytest
 from mcp import Client, StdioServerParameters, stdio_client
 from mcp_types import TextContent
-from server_fixtures import state_env
+from server_fixtures import result_payload, state_env
 
 from drip_mcp.api.client import DripClient
 from drip_mcp.api.durable import OutboxSender
@@ -238,7 +238,7 @@ async def _drive(mcp: Client, session: Session, upstream: Upstream, sandbox: San
         args = dict(arguments or {})
         result = await mcp.call_tool(name, args)
         assert len(result.content) == 1
-        structured = result.structured_content or {}
+        structured = result_payload(result) or {}
         session.calls.append(
             Call(name, args, text_of(result), json.dumps(structured, ensure_ascii=False), result.is_error)
         )
@@ -344,6 +344,9 @@ async def _drive(mcp: Client, session: Session, upstream: Upstream, sandbox: San
     await ok("drip_ping")
     upstream.mode = "up"
     await ok("drip_session_summary")
+    await ok("drip_find_operations", {"query": "webhook secret"})
+    await ok("drip_get_or_create_customer", {"external_customer_id": "hygiene-user", "metadata": leaky})
+    await ok("drip_call_operation", {"operation": "drip_get_webhook", "arguments": {"webhook_id": second}})
     await ok("drip_ping")
 
 
@@ -526,7 +529,7 @@ async def test_a_debug_stdio_server_never_writes_the_key_or_a_revealed_secret_to
             async def call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
                 result = await client.call_tool(name, arguments)
                 texts.append(text_of(result))
-                return result.structured_content or {}
+                return result_payload(result) or {}
 
             ping = await call("drip_ping", {})
             customer = (await call("drip_create_customer", {"external_customer_id": "stdio", "metadata": {"k": KEY}}))[

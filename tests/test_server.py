@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_fixtures import MODES, PK, SK, Harness, open_harness
+from server_fixtures import MODES, PK, SK, Harness, open_harness, result_payload
 
 from drip_mcp.tools import TOOLS_BY_NAME
 
@@ -58,6 +58,7 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "drip_list_charges": {},
     "drip_checkout": {"amount_cents": 500, "return_url": "https://example.com/ok", "customer_id": "cus_x"},
     "drip_create_customer": {"external_customer_id": "user-x"},
+    "drip_get_or_create_customer": {"external_customer_id": "user-x"},
     "drip_get_customer": {"customer_id": "cus_x"},
     "drip_list_customers": {},
     "drip_create_webhook": {"url": WEBHOOK_URL, "events": ["*"]},
@@ -68,6 +69,8 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "drip_rotate_webhook_secret": {"webhook_id": "wh_x"},
     "drip_ping": {},
     "drip_session_summary": {},
+    "drip_find_operations": {"query": "charge"},
+    "drip_call_operation": {"operation": "drip_list_meters", "arguments": {}},
 }
 
 
@@ -197,4 +200,4 @@ async def test_errors_never_echo_the_api_key_even_when_drip_does(tmp_path: Path,
         result = await h.call("drip_get_customer", {"customer_id": SK})
         assert result.is_error
         assert SK not in result.content[0].text
-        assert SK not in json.dumps(result.structured_content)
+        assert SK not in json.dumps(result_payload(result))

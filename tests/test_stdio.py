@@ -15,7 +15,7 @@ import pytest
 from mcp import Client, StdioServerParameters, stdio_client
 from server_fixtures import assert_error, assert_ok
 
-from drip_mcp.tools import TOOLS_BY_NAME
+from drip_mcp.tools import TOOLS
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -24,7 +24,7 @@ SK = "sk_test_stdiosuite00001"
 DEADLINE_S = 20
 
 
-def server_params(tmp_path: Path, *, api_key: str | None) -> StdioServerParameters:
+def server_params(tmp_path: Path, *, api_key: str | None, surface: str = "core") -> StdioServerParameters:
     env = {k: v for k, v in os.environ.items() if k != "DRIP_API_KEY"}
     env["DRIP_MCP_STATE_DIR"] = str(tmp_path / "state")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
@@ -32,7 +32,7 @@ def server_params(tmp_path: Path, *, api_key: str | None) -> StdioServerParamete
         env["DRIP_API_KEY"] = api_key
     return StdioServerParameters(
         command=sys.executable,
-        args=["-m", "drip_mcp", "--sandbox", "--sandbox-db", str(tmp_path / "sandbox.db")],
+        args=["-m", "drip_mcp", "--sandbox", "--sandbox-db", str(tmp_path / "sandbox.db"), "--surface", surface],
         env=env,
         cwd=str(REPO),
     )
@@ -44,7 +44,7 @@ async def ok(client: Client, name: str, arguments: dict[str, Any]) -> dict[str, 
 
 async def test_stdio_full_flow_against_the_sandbox(tmp_path: Path) -> None:
     with anyio.fail_after(DEADLINE_S):
-        async with Client(server_params(tmp_path, api_key=SK), read_timeout_seconds=10) as client:
+        async with Client(server_params(tmp_path, api_key=SK, surface="full"), read_timeout_seconds=10) as client:
             names = [t.name for t in (await client.list_tools()).tools]
             assert "drip_charge" in names
             assert "drip_create_webhook" in names
@@ -114,7 +114,7 @@ async def test_stdio_banner_masks_the_key(tmp_path: Path) -> None:
     assert SK not in stderr
     assert SK[:8] + "…" + SK[-4:] in stderr
     assert "sandbox" in stderr
-    assert len(listed.tools) == len(TOOLS_BY_NAME)
+    assert [t.name for t in listed.tools] == [t.name for t in TOOLS if t.core]  # the default core surface
 
 
 def test_stdio_server_exits_0_without_a_traceback_when_its_client_closes_stdin(tmp_path: Path) -> None:

@@ -12,12 +12,13 @@ from typing import Any
 
 from drip_mcp.keys import KeyType
 from drip_mcp.settings import TOOLSETS
-from drip_mcp.tools import billing, charge, customers, runs, status, usage, webhooks
+from drip_mcp.tools import billing, catalogue, charge, customers, runs, status, usage, webhooks
 from drip_mcp.tools.base import ToolSpec
 
-__all__ = ["TOOLS", "TOOLS_BY_NAME", "ToolSpec", "select_tools"]
+__all__ = ["CATALOGUE_TOOLS", "OPERATIONS", "TOOLS", "TOOLS_BY_NAME", "ToolSpec", "select_tools"]
 
-TOOLS: tuple[ToolSpec[Any, Any], ...] = (
+# Every Drip operation, in catalogue order: each is a tool on the "full" surface.
+OPERATIONS: tuple[ToolSpec[Any, Any], ...] = (
     *usage.TOOLS,
     *runs.TOOLS,
     *charge.TOOLS,
@@ -26,6 +27,9 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
     *webhooks.TOOLS,
     *status.TOOLS,
 )
+# Listed on the "core" surface beside the core operations: search the catalogue, call any operation.
+CATALOGUE_TOOLS: tuple[ToolSpec[Any, Any], ...] = catalogue.TOOLS
+TOOLS: tuple[ToolSpec[Any, Any], ...] = (*OPERATIONS, *CATALOGUE_TOOLS)
 TOOLS_BY_NAME: dict[str, ToolSpec[Any, Any]] = {t.name: t for t in TOOLS}
 
 if len(TOOLS_BY_NAME) != len(TOOLS):  # pragma: no cover - a registry bug, caught at import
@@ -42,11 +46,11 @@ def select_tools(
     exclude_tools: Iterable[str] = (),
     read_only: bool = False,
 ) -> tuple[ToolSpec[Any, Any], ...]:
-    """The tools a key of `key_type` may see under the operator's filters, in catalogue order."""
+    """The operations a key of `key_type` may use under the operator's filters, in catalogue order."""
     sets, only, never = set(toolsets), set(tools), set(exclude_tools)
     return tuple(
         t
-        for t in TOOLS
+        for t in OPERATIONS
         if (t.scope is KeyType.PUBLIC or key_type is KeyType.SECRET)
         and t.toolset in sets
         and (not only or t.name in only)

@@ -25,19 +25,21 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar
 
+from mcp_types import CallToolResult, InputRequiredResult, ToolAnnotations
 from mcp_types import Tool as MCPTool
-from mcp_types import ToolAnnotations
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from drip_mcp._version import __version__
 from drip_mcp.errors import DripError
 from drip_mcp.keys import KeyType
+from drip_mcp.portable_schema import portable_input_schema
 from drip_mcp.safety.ledger import LedgerEntry
 from drip_mcp.tools.context import ToolContext
 
 __all__ = [
     "QUANTITY_LIMIT",
+    "CostUnits",
     "CustomerId",
     "EventQuantity",
     "IdempotencyKey",
@@ -165,10 +167,22 @@ PositiveQuantity = Annotated[
 Quantity = Annotated[PositiveQuantity, AfterValidator(_within_operator_limit)]
 """A usage write's quantity: a `PositiveQuantity` bounded by the operator's ``--max-quantity``."""
 
+_NON_NEGATIVE_NUMBER = {"type": "number", "minimum": 0, "maximum": int(MAX_QUANTITY)}
+
 EventQuantity = Annotated[
-    Decimal | None, Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False), AfterValidator(_within_operator_limit)
+    Decimal | None,
+    Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False),
+    AfterValidator(_within_operator_limit),
+    WithJsonSchema({"anyOf": [_NON_NEGATIVE_NUMBER, {"type": "null"}]}),
 ]
-"""A run event's quantity: zero allowed, bounded by the operator's limit."""
+"""A run event's quantity: zero allowed, bounded by the operator's limit (a JSON number, not a string)."""
+
+CostUnits = Annotated[
+    Decimal | None,
+    Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False),
+    WithJsonSchema({"anyOf": [_NON_NEGATIVE_NUMBER, {"type": "null"}], "description": "Cost in your own units."}),
+]
+"""An event's cost in the caller's own units (≥ 0)."""
 
 CustomerId = Annotated[
     str,
@@ -176,7 +190,7 @@ CustomerId = Annotated[
         min_length=1,
         max_length=255,
         pattern=r"^[A-Za-z0-9_.:-]+$",
-        description="Drip customer id, as returned by drip_create_customer or drip_list_customers.",
+        description="Drip customer id (drip_get_or_create_customer).",
     ),
 ]
 Meter = Annotated[
@@ -185,17 +199,12 @@ Meter = Annotated[
         min_length=1,
         max_length=100,
         pattern=r"^[A-Za-z0-9_.:-]+$",
-        description="Meter name: a pricing plan's unit type such as 'api_calls' or 'tokens' (see drip_list_meters).",
+        description="A meter (pricing plan unit type) from drip_list_meters, e.g. 'api_calls'.",
     ),
 ]
 Metadata = Annotated[
     dict[str, Any] | None,
-    Field(
-        description=(
-            "Operational context only (model, tool, status, latency, counts). Never PII, secrets, "
-            "prompts or outputs: such fields are redacted before sending."
-        )
-    ),
+    Field(description="Operational context only; PII, secrets and prompts are redacted."),
 ]
 IdempotencyKey = Annotated[
     str | None,
@@ -203,17 +212,15 @@ IdempotencyKey = Annotated[
         min_length=1,
         max_length=128,
         pattern=r"^[\x21-\x7e]+$",
-        description=(
-            "Omit on the first attempt: a key is generated and returned. When retrying the same write "
-            "(after a timeout or error), pass the returned key so Drip records it once."
-        ),
+        description="Omit at first; to retry this write, pass the idempotency_key it returned.",
     ),
 ]
 
 InT = TypeVar("InT", bound=ToolInput)
 OutT = TypeVar("OutT", bound=ToolOutput)
 
-Handler = Callable[[ToolContext, InT], Awaitable[OutT]]
+Handler = Callable[[ToolContext, InT], Awaitable[OutT | CallToolResult | InputRequiredResult]]
+"""A tool's handler: its output model, or (the catalogue's call tool) another tool's finished result."""
 LedgerHook = Callable[[InT, OutT | None, DripError | None], Sequence[LedgerEntry]]
 """What the session ledger records for one call: (input, output or None, error or None) -> entries."""
 
@@ -240,13 +247,21 @@ class ToolSpec(Generic[InT, OutT]):
     moves_money: bool = False
     # What the session ledger records for a call (None: nothing).
     ledger: LedgerHook[InT, OutT] | None = field(default=None, repr=False)
+    # Listed on the default ``core`` surface (every operation is listed on ``full``).
+    core: bool = False
 
     def build_input_schema(self) -> dict[str, Any]:
-        """The input schema, generated from the input model (the only source)."""
-        return self.input_model.model_json_schema()
+        """The input schema, from the input model (the only source), made portable for every client.
+
+        `drip_mcp.portable_schema`: no ``$ref``/``title``/``exclusiveMinimum``, every object closed to the
+        properties it declares, every property listed as required (optional ones nullable), metadata as a
+        typed allowlist; the server still validates with the pydantic model.
+        """
+        return portable_input_schema(self.input_model.model_json_schema())
 
     def build_output_schema(self) -> dict[str, Any]:
-        return self.output_model.model_json_schema(mode="serialization")
+        """The shape of the structured result (in ``tools.json``; not listed, to save the model's context)."""
+        return self.output_model.model_json_schema(mode="serialization", by_alias=False)
 
     @cached_property
     def input_schema(self) -> dict[str, Any]:
@@ -271,11 +286,12 @@ class ToolSpec(Generic[InT, OutT]):
 
     @cached_property
     def mcp_tool(self) -> MCPTool:
+        """The tool as listed. No output schema: it would double the context a tool list costs, and the
+        result's JSON text block already shows the model what came back (error results included)."""
         return MCPTool(
             name=self.name,
             title=self.title,
             description=self.description,
             input_schema=self.input_schema,
-            output_schema=self.output_schema,
             annotations=self.annotations,
         )

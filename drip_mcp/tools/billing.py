@@ -140,6 +140,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         read_only=True,
         destructive=False,
         idempotent=True,
+        core=True,
     ),
     ToolSpec(
         name="drip_get_charge",

@@ -255,5 +255,6 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         idempotent=False,
         moves_money=True,
         ledger=_ledger,
+        core=True,
     ),
 )

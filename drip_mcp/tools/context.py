@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from mcp.server.mcpserver import Context
-from mcp_types import InputRequiredResult
+from mcp_types import CallToolResult, InputRequiredResult
 
 from drip_mcp.api.client import DripClient
 from drip_mcp.errors import MetadataPolicyError
@@ -18,7 +19,7 @@ from drip_mcp.safety.ledger import SessionLedger
 from drip_mcp.safety.pricing import PriceBook
 from drip_mcp.settings import Settings
 
-__all__ = ["NeedsClientInput", "Services", "ToolContext"]
+__all__ = ["Catalogue", "NeedsClientInput", "Services", "ToolContext"]
 
 
 class NeedsClientInput(Exception):
@@ -27,6 +28,19 @@ class NeedsClientInput(Exception):
     def __init__(self, result: InputRequiredResult) -> None:
         super().__init__("client input required")
         self.result = result
+
+
+class Catalogue(Protocol):
+    """The operations this caller may use, as the server sees them (for ``drip_find_operations`` and
+    ``drip_call_operation``): searching and calling go through exactly the checks of a direct call."""
+
+    def find(self, query: str | None, toolset: str | None) -> Sequence[Any]:
+        """The caller's operations (`ToolSpec`s) matching `query` and `toolset`, best first."""
+        ...
+
+    async def call(self, operation: str, arguments: dict[str, Any]) -> CallToolResult | InputRequiredResult:
+        """Call `operation` as if it had been called directly."""
+        ...
 
 
 @dataclass
@@ -53,7 +67,8 @@ class ToolContext:
     """Per-call context: which client (tenant) to use, what the call may do, and what it redacted.
 
     ``durable`` comes from the tool's declaration: its writes go through the outbox.
-    ``allowed_tools`` are the tools this caller may use (for ``drip_ping``).
+    ``allowed_tools`` are the tools this caller may use (for ``drip_ping``); ``catalogue`` searches and
+    calls them (for the catalogue tools).
     """
 
     client: DripClient
@@ -62,6 +77,7 @@ class ToolContext:
     mcp: Context[Any, Any] | None = None
     durable: bool = False
     allowed_tools: tuple[str, ...] = ()
+    catalogue: Catalogue | None = None
     redacted: list[str] = field(default_factory=list)
 
     def clean_metadata(self, value: dict[str, Any] | None, path: str = "metadata") -> dict[str, Any] | None:

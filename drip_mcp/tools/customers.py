@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from drip_mcp.api.models import Customer
-from drip_mcp.errors import InvalidInputError
+from drip_mcp.errors import ConflictError, InvalidInputError
 from drip_mcp.keys import KeyType
 from drip_mcp.tools.base import (
     CustomerId,
@@ -69,6 +69,46 @@ async def create_customer(ctx: ToolContext, inp: CreateCustomerInput) -> CreateC
     )
 
 
+class GetOrCreateCustomerInput(ToolInput):
+    external_customer_id: Annotated[str, Field(min_length=1, max_length=255)] = Field(
+        description="Your own id for the customer (e.g. your user id)."
+    )
+    metadata: Metadata = None
+    idempotency_key: IdempotencyKey = None
+
+
+class GetOrCreateCustomerOutput(MutationResult):
+    customer: CustomerInfo
+    created: bool = Field(description="True when this call created the customer; false when it already existed.")
+
+
+async def get_or_create_customer(ctx: ToolContext, inp: GetOrCreateCustomerInput) -> GetOrCreateCustomerOutput:
+    """Create, or on 409 read the existing customer, as the SDKs' get_or_create_customer does."""
+    metadata = ctx.clean_metadata(inp.metadata)
+    try:
+        reply = await ctx.client.create_customer(
+            external_customer_id=inp.external_customer_id, metadata=metadata, idempotency_key=inp.idempotency_key
+        )
+    except ConflictError as exc:
+        existing = exc.existing_id or await _find_by_external_id(ctx, inp.external_customer_id)
+        if existing is None:
+            raise
+        customer = await ctx.client.get_customer(existing)
+        key = exc.idempotency_key or ""
+        return GetOrCreateCustomerOutput(
+            customer=_info(customer), created=False, idempotency_key=key, is_duplicate=True, redacted_paths=ctx.redacted
+        )
+    return GetOrCreateCustomerOutput(
+        customer=_info(reply.data), created=True, idempotency_key=reply.idempotency_key, redacted_paths=ctx.redacted
+    )
+
+
+async def _find_by_external_id(ctx: ToolContext, external_id: str) -> str | None:
+    """The SDKs' fallback when a 409 names no id: the newest 100 customers, matched by external id."""
+    page = await ctx.client.list_customers(limit=100)
+    return next((c.id for c in page.data if c.external_customer_id == external_id), None)
+
+
 class GetCustomerInput(ToolInput):
     customer_id: CustomerId
 
@@ -94,6 +134,23 @@ async def list_customers(ctx: ToolContext, inp: ListCustomersInput) -> ListCusto
 
 
 TOOLS: tuple[ToolSpec[Any, Any], ...] = (
+    ToolSpec(
+        name="drip_get_or_create_customer",
+        title="Get or create customer",
+        description=(
+            "Get the customer with your external_customer_id, creating it if it does not exist: the safe way "
+            "to get a customer_id before tracking or charging. No money moves."
+        ),
+        toolset="customers",
+        scope=KeyType.PUBLIC,
+        input_model=GetOrCreateCustomerInput,
+        output_model=GetOrCreateCustomerOutput,
+        handler=get_or_create_customer,
+        read_only=False,
+        destructive=False,
+        idempotent=True,
+        core=True,
+    ),
     ToolSpec(
         name="drip_create_customer",
         title="Create customer",

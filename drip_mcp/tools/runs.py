@@ -14,7 +14,7 @@ from drip_mcp.api.wire import new_idempotency_key
 from drip_mcp.errors import ConflictError, InvalidInputError
 from drip_mcp.keys import KeyType
 from drip_mcp.tools.base import (
-    MAX_QUANTITY,
+    CostUnits,
     CustomerId,
     EventQuantity,
     IdempotencyKey,
@@ -56,9 +56,7 @@ class RunEvent(ToolInput):
     quantity: EventQuantity = None
     units: Annotated[str | None, Field(max_length=50)] = None
     description: Annotated[str | None, Field(max_length=500)] = None
-    cost_units: Annotated[Decimal | None, Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False)] = _alias(
-        "cost_units", "costUnits"
-    )
+    cost_units: CostUnits = _alias("cost_units", "costUnits")
     metadata: Metadata = None
     idempotency_key: Annotated[str | None, Field(min_length=1, max_length=128)] = _alias(
         "idempotency_key", "idempotencyKey"
@@ -259,7 +257,7 @@ class EmitEventInput(ToolInput):
     quantity: EventQuantity = None
     units: Annotated[str | None, Field(max_length=50)] = None
     description: Annotated[str | None, Field(max_length=500)] = None
-    cost_units: Annotated[Decimal | None, Field(ge=0, le=MAX_QUANTITY, allow_inf_nan=False)] = None
+    cost_units: CostUnits = None
     metadata: Metadata = None
     idempotency_key: IdempotencyKey = None
 
@@ -533,7 +531,6 @@ async def list_workflows(ctx: ToolContext, inp: ListWorkflowsInput) -> ListWorkf
     return ListWorkflowsOutput(workflows=[from_wire(WorkflowInfo, w) for w in page.data], count=page.count)
 
 
-_RETRY = " Safe to retry with the same idempotency_key (returned in the result)."
 _LEDGER = " Execution ledger only: no money moves."
 
 
@@ -559,42 +556,43 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         "drip_record_run",
         "Record a finished run",
         "Record a whole agent run in one call: workflow (slug or id; unknown slugs are created), its events "
-        "and the final status. Use it when the run is already over; use drip_start_run / drip_emit_event / "
-        "drip_end_run to record as you go. Event keys may be snake_case or camelCase; extra keys go into the "
-        "event's metadata. Without external_run_id, one is derived from the idempotency key, so a retry with "
-        "the same idempotency_key finds the recorded run instead of making a second one." + _LEDGER + _RETRY,
+        "and the final status. Use it when the run is over; to record as you go, use drip_start_run, "
+        "drip_emit_event and drip_end_run. Extra event keys go into the event's metadata." + _LEDGER,
         record_run,
         RecordRunInput,
         RecordRunOutput,
         durable=True,
         **_WRITE,
+        core=True,
     ),
     _spec(
         "drip_start_run",
         "Start a run",
         "Start recording an agent run for a customer under a workflow (slug or id; unknown slugs are created). "
-        "Returns run_id for drip_emit_event and drip_end_run." + _LEDGER + _RETRY,
+        "Returns run_id for drip_emit_event and drip_end_run." + _LEDGER,
         start_run,
         StartRunInput,
         StartRunOutput,
         **_WRITE,
+        core=True,
     ),
     _spec(
         "drip_emit_event",
         "Emit a run event",
-        "Record one event (an LLM call, a tool call, a step) in a running run." + _LEDGER + _RETRY,
+        "Record one event (an LLM call, a tool call, a step) in a running run." + _LEDGER,
         emit_event,
         EmitEventInput,
         EmitEventOutput,
         durable=True,
         **_WRITE,
+        core=True,
     ),
     _spec(
         "drip_emit_events_batch",
         "Emit run events (batch)",
         f"Record up to {BATCH_LIMIT} run events in one call. Event keys may be snake_case or camelCase; extra "
         "keys go into metadata. Each event gets a key derived from the batch key, so a retried batch "
-        "records every event once." + _LEDGER + _RETRY,
+        "records every event once." + _LEDGER,
         emit_events_batch,
         EmitEventsBatchInput,
         EmitEventsBatchOutput,
@@ -606,7 +604,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         "End a run",
         "Finish a run with COMPLETED, FAILED, CANCELLED or TIMEOUT; Drip stamps the end time and totals. "
         "Ending it again with the same status reports a duplicate; with another status it is a CONFLICT "
-        "error. Changes nothing either way." + _LEDGER + _RETRY,
+        "error. Changes nothing either way." + _LEDGER,
         end_run,
         EndRunInput,
         EndRunOutput,
@@ -614,6 +612,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         read_only=False,
         destructive=False,
         idempotent=True,
+        core=True,
     ),
     _spec(
         "drip_get_run",
@@ -637,7 +636,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         "drip_create_workflow",
         "Create workflow",
         "Create a workflow (a kind of agent job that runs belong to). Usually unnecessary: run tools create "
-        "unknown slugs. Fails with CONFLICT if the slug exists." + _RETRY,
+        "unknown slugs. Fails with CONFLICT if the slug exists.",
         create_workflow,
         CreateWorkflowInput,
         CreateWorkflowOutput,

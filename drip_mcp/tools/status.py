@@ -11,12 +11,12 @@ from drip_mcp._version import __version__
 from drip_mcp.api.durable import OutboxSender
 from drip_mcp.errors import DripError
 from drip_mcp.keys import KeyType
-from drip_mcp.tools.base import ToolInput, ToolOutput, ToolSpec
+from drip_mcp.tools.base import CustomerId, ToolInput, ToolOutput, ToolSpec
 from drip_mcp.tools.context import ToolContext
 
 
 class PingInput(ToolInput):
-    pass
+    include_tools: bool = Field(default=True, description="List the enabled tools (false: a shorter answer).")
 
 
 class PingOutput(ToolOutput):
@@ -78,7 +78,7 @@ async def ping(ctx: ToolContext, inp: PingInput) -> PingOutput:
         sandbox=ctx.settings.sandbox,
         read_only=ctx.settings.read_only,
         toolsets=list(ctx.settings.toolsets),
-        tools=list(ctx.allowed_tools),
+        tools=list(ctx.allowed_tools) if inp.include_tools else [],
         warnings=warnings,
         spend_caps=caps,
         confirm_charges=ctx.settings.confirm_charges,
@@ -86,7 +86,7 @@ async def ping(ctx: ToolContext, inp: PingInput) -> PingOutput:
 
 
 class SessionSummaryInput(ToolInput):
-    pass
+    customer_id: CustomerId | None = Field(default=None, description="Only this customer's entries and totals.")
 
 
 class LedgerEntryOut(ToolOutput):
@@ -109,9 +109,13 @@ class SessionSummaryOutput(ToolOutput):
 
 async def session_summary(ctx: ToolContext, inp: SessionSummaryInput) -> SessionSummaryOutput:
     remaining = ctx.services.guard.remaining()
-    return SessionSummaryOutput(
-        **ctx.services.ledger.summary(), budget_remaining_usdc=None if remaining is None else f"{remaining:.6f}"
-    )
+    summary = ctx.services.ledger.summary()
+    if inp.customer_id is not None:
+        summary["entries"] = [e for e in summary["entries"] if e["customer_id"] == inp.customer_id]
+        mine = summary["totals_by_customer"].get(inp.customer_id)
+        summary["totals_by_customer"] = {inp.customer_id: mine} if mine else {}
+        summary["total_charged_usdc"] = mine["charged_usdc"] if mine else "0.000000"
+    return SessionSummaryOutput(**summary, budget_remaining_usdc=None if remaining is None else f"{remaining:.6f}")
 
 
 TOOLS: tuple[ToolSpec[Any, Any], ...] = (
@@ -131,6 +135,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         read_only=True,
         destructive=False,
         idempotent=True,
+        core=True,
     ),
     ToolSpec(
         name="drip_session_summary",

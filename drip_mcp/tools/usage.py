@@ -173,7 +173,7 @@ async def track_usage_batch(ctx: ToolContext, inp: TrackUsageBatchInput) -> Trac
 
 
 class ListMetersInput(ToolInput):
-    pass
+    meter: Meter | None = Field(default=None, description="Only this meter (omit for all).")
 
 
 class MeterInfo(ToolOutput):
@@ -202,6 +202,7 @@ async def list_meters(ctx: ToolContext, inp: ListMetersInput) -> ListMetersOutpu
             plan_id=p.id,
         )
         for p in page.data
+        if inp.meter is None or p.unit_type == inp.meter
     ]
     return ListMetersOutput(meters=meters, count=len(meters))
 
@@ -304,17 +305,14 @@ def _batch_ledger(
     ]
 
 
-_RETRY = "Safe to retry with the same idempotency_key (returned in the result)."
-
 TOOLS: tuple[ToolSpec[Any, Any], ...] = (
     ToolSpec(
         name="drip_track_usage",
         title="Track usage",
         description=(
-            "Record usage for a customer on Drip's ledger (POST /usage/internal). Use it to meter work the agent "
-            "did (API calls, tokens, compute seconds) for visibility and later invoicing. Does NOT charge or move "
-            "money; use drip_charge to bill. " + _RETRY + " If Drip is unreachable the event is queued locally "
-            "(status 'queued') and delivered exactly once later: do not retry a queued event."
+            "Record usage for a customer on Drip's ledger (POST /usage/internal): tokens, API calls, compute "
+            "seconds. No money moves; drip_charge bills. If Drip is unreachable the event is queued (status "
+            "'queued') and delivered exactly once later: do not retry a queued event."
         ),
         toolset="usage",
         scope=KeyType.PUBLIC,
@@ -326,6 +324,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         idempotent=False,
         durable=True,
         ledger=_track_ledger,
+        core=True,
     ),
     ToolSpec(
         name="drip_track_usage_batch",
@@ -345,6 +344,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         idempotent=False,
         durable=True,
         ledger=_batch_ledger,
+        core=True,
     ),
     ToolSpec(
         name="drip_list_meters",
@@ -361,6 +361,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         read_only=True,
         destructive=False,
         idempotent=True,
+        core=True,
     ),
     ToolSpec(
         name="drip_estimate_cost",

@@ -117,7 +117,7 @@ async def create_webhook(ctx: ToolContext, inp: CreateWebhookInput) -> CreateWeb
 
 
 class ListWebhooksInput(ToolInput):
-    pass
+    active_only: bool = Field(default=False, description="Only endpoints Drip still delivers to.")
 
 
 class ListWebhooksOutput(ToolOutput):
@@ -127,7 +127,8 @@ class ListWebhooksOutput(ToolOutput):
 
 async def list_webhooks(ctx: ToolContext, inp: ListWebhooksInput) -> ListWebhooksOutput:
     page = await ctx.client.list_webhooks()
-    return ListWebhooksOutput(webhooks=[_info(w) for w in page.data], count=page.count)
+    hooks = [_info(w) for w in page.data if w.is_active or not inp.active_only]
+    return ListWebhooksOutput(webhooks=hooks, count=len(hooks))
 
 
 class WebhookRef(ToolInput):

@@ -16,6 +16,7 @@ from typing import Any
 import httpx2
 import pytest
 from mcp import Client
+from server_fixtures import result_payload
 
 from drip_mcp.api import retrying
 from drip_mcp.api.client import DripClient
@@ -391,8 +392,8 @@ async def test_ping_reports_outbox_pending_and_dead_counts(tmp_path: Path) -> No
     async with Client(build_server(settings, client)) as mcp:
         result = await mcp.call_tool("drip_ping", {})
     assert result.structured_content is not None
-    assert (result.structured_content["outbox_pending"], result.structured_content["outbox_dead"]) == (1, 1)
-    assert any("outbox list --dead" in w for w in result.structured_content["warnings"])
+    assert (result_payload(result)["outbox_pending"], result_payload(result)["outbox_dead"]) == (1, 1)
+    assert any("outbox list --dead" in w for w in result_payload(result)["warnings"])
 
 
 def test_cli_status_list_and_retry_dead(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,6 +23,7 @@ import httpx2
 import pytest
 from anyio.abc import Process
 from mcp import Client
+from server_fixtures import result_payload
 
 from drip_mcp.api import retrying
 from drip_mcp.api.client import DripClient
@@ -132,9 +133,9 @@ async def _wait_drained(outbox: Outbox, within: float = 30.0) -> float:
 
 
 def _ok(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.structured_content
+    assert not result.is_error, result_payload(result)
     assert result.structured_content is not None
-    content: dict[str, Any] = result.structured_content
+    content: dict[str, Any] = result_payload(result)
     return content
 
 
@@ -398,8 +399,7 @@ async def test_calls_are_queued_while_drip_is_down_and_delivered_exactly_once_wh
     assert {r["status"] for r in usage + events} == {"queued"}
     assert (batch["queued"], batch["failed"]) == (5, 0)
     assert charge.is_error
-    assert charge.structured_content is not None
-    assert charge.structured_content["error"]["code"] == "NETWORK_ERROR"  # money is never queued
+    assert result_payload(charge)["error"]["code"] == "NETWORK_ERROR"  # money is never queued
     assert pending_while_down == 45
     assert sorted(landed_usage) == sorted(k for k in queued_keys if k.startswith("track_"))
     assert len(landed_usage) == 35

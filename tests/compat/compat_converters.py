@@ -90,15 +90,17 @@ CONVERTERS: dict[str, Callable[[Tool], str | None]] = {
 async def _list(tmp: Path) -> dict[str, Tool]:
     tools: dict[str, Tool] = {}
     for key in (PK, SK):
-        async with open_harness(tmp / key[:2], api_key=key) as harness:
-            for tool in (await harness.mcp.list_tools()).tools:
-                tools[tool.name] = tool
+        for surface in ("core", "full"):
+            async with open_harness(tmp / f"{key[:2]}-{surface}", api_key=key, surface=surface) as harness:
+                for tool in (await harness.mcp.list_tools()).tools:
+                    tools[tool.name] = tool
     return tools
 
 
 def listed_tools() -> dict[str, Tool]:
-    """Every tool tools/list offers to a ``pk_`` or an ``sk_`` key, fetched in-process through `mcp.Client`."""
+    """Every tool tools/list offers to a ``pk_`` or an ``sk_`` key on either surface, fetched in-process
+    through `mcp.Client`: every operation (``full``) and the two catalogue tools (``core``)."""
     with tempfile.TemporaryDirectory() as tmp:
-        for sub in ("pk", "sk"):
+        for sub in ("pk-core", "pk-full", "sk-core", "sk-full"):
             (Path(tmp) / sub).mkdir()
         return anyio.run(_list, Path(tmp))

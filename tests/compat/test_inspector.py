@@ -112,7 +112,7 @@ def _json(proc: subprocess.CompletedProcess[str]) -> Any:
 def test_tools_list(tmp_path: Path, target: list[str]) -> None:
     listed = _json(inspector(tmp_path, target, "--method", "tools/list"))
     names = {tool["name"] for tool in listed["tools"]}
-    assert {"drip_list_meters", "drip_get_customer", "drip_get_balance"} <= names
+    assert {"drip_list_meters", "drip_get_balance", "drip_find_operations", "drip_call_operation"} <= names
 
 
 def test_success_returns_structured_content(tmp_path: Path, target: list[str]) -> None:
@@ -123,10 +123,9 @@ def test_success_returns_structured_content(tmp_path: Path, target: list[str]) -
     assert json.loads(result["content"][0]["text"]) == result["structuredContent"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: isError structured content vs output schema")
 def test_error_shows_code_and_hint(tmp_path: Path, target: list[str]) -> None:
     proc = inspector(
-        tmp_path, target, "--method", "tools/call", "--tool-name", "drip_get_customer", "--tool-arg", "customer_id=nope"
+        tmp_path, target, "--method", "tools/call", "--tool-name", "drip_get_balance", "--tool-arg", "customer_id=nope"
     )
     shown = proc.stdout + proc.stderr
     assert "NOT_FOUND" in shown, shown

@@ -27,19 +27,13 @@ def tools() -> dict[str, Tool]:
 
 
 def _portable(tool: Tool) -> Tool:
-    return tool.model_copy(update={"input_schema": portable_input_schema(tool.input_schema)})
-
-
-@pytest.mark.parametrize("converter", sorted(CONVERTERS))
-@pytest.mark.parametrize("name", sorted(TOOLS_BY_NAME))
-def test_portable_schema_converts(tools: dict[str, Tool], name: str, converter: str) -> None:
-    failure = CONVERTERS[converter](_portable(tools[name]))
-    assert failure is None, f"{converter} rejects portable {name}: {failure}"
+    """The tool as listed: its input schema is `portable_input_schema` of its model's schema already."""
+    return tool
 
 
 @pytest.mark.parametrize("name", sorted(TOOLS_BY_NAME))
 def test_portable_schema_is_already_strict_for_openai(tools: dict[str, Tool], name: str) -> None:
-    """Every property is required: openai-agents' strict conversion only has to close the objects."""
+    """Nothing openai-agents' strict conversion refuses; it closes the objects and requires every key itself."""
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
@@ -49,9 +43,10 @@ def test_portable_schema_is_already_strict_for_openai(tools: dict[str, Tool], na
             assert "exclusiveMinimum" not in node
             assert "exclusiveMaximum" not in node
             assert not isinstance(node.get("additionalProperties"), bool)
-            if node.get("type") == "object":
+            free_form = name == "drip_call_operation" and "properties" not in node  # its free-form `arguments`
+            if node.get("type") == "object" and not free_form:
                 assert node["properties"], node
-                assert node["required"] == list(node["properties"])
+                assert set(node["required"]) <= set(node["properties"])
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -61,8 +56,8 @@ def test_portable_schema_is_already_strict_for_openai(tools: dict[str, Tool], na
     walk(_portable(tools[name]).input_schema)
 
 
-def test_input_is_not_mutated(tools: dict[str, Tool]) -> None:
-    original = tools["drip_record_run"].input_schema
+def test_input_is_not_mutated() -> None:
+    original = TOOLS_BY_NAME["drip_record_run"].input_model.model_json_schema()
     snapshot = json.dumps(original, sort_keys=True)
     portable_input_schema(original)
     assert json.dumps(original, sort_keys=True) == snapshot
@@ -73,8 +68,8 @@ METADATA = {"model": "gpt-4o", "tool": "search", "status": "ok", "latency_ms": 8
 
 # Arguments as a strict client fills them in from the transformed schema: every property present.
 ARGUMENT_SETS: list[tuple[str, dict[str, Any]]] = [
-    ("drip_list_meters", {PLACEHOLDER_PROPERTY: None}),
-    ("drip_ping", {PLACEHOLDER_PROPERTY: None}),
+    ("drip_list_meters", {"meter": None}),
+    ("drip_ping", {"include_tools": False}),
     ("drip_list_customers", {"limit": 20, "offset": 0, "status": None}),
     ("drip_list_customers", {"limit": 5, "offset": 10, "status": "ACTIVE"}),
     (

@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from server_fixtures import result_payload
 from transport_helpers import serving, streamable_session
 
 from drip_mcp.api import retrying
@@ -73,8 +74,8 @@ async def test_tenant_writes_queued_during_an_outage_arrive_once_with_their_own_
                     "drip_track_usage", {"customer_id": "cus_1", "meter": "tokens", "quantity": 10}
                 )
                 assert result.structured_content is not None
-                assert result.structured_content["status"] == "queued"
-                queued[key] = result.structured_content["idempotency_key"]
+                assert result_payload(result)["status"] == "queued"
+                queued[key] = result_payload(result)["idempotency_key"]
         assert drip.landed == []
 
         drip.up = True

@@ -20,6 +20,7 @@ from mcp import ClientSession
 from mcp.client.sse import sse_client
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult
+from server_fixtures import result_payload
 from starlette.types import ASGIApp, Receive, Scope, Send
 from transport_helpers import (
     MCP_HEADERS,
@@ -57,13 +58,17 @@ WEBHOOK_TOOLS = {
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings.load(
-        {}, api_key=SECRET_KEY, sandbox=True, sandbox_db=tmp_path / "s.db", outbox=tmp_path / "outbox.db"
+        {},
+        api_key=SECRET_KEY,
+        sandbox=True,
+        sandbox_db=tmp_path / "s.db",
+        outbox=tmp_path / "outbox.db",
+        surface="full",  # every operation listed: these tests compare whole tool lists per key
     )
 
 
 def structured(result: CallToolResult) -> dict[str, Any]:
-    assert result.structured_content is not None, result
-    return dict(result.structured_content)
+    return dict(result_payload(result))
 
 
 async def exercise(session: ClientSession) -> tuple[set[str], dict[str, Any]]:
@@ -463,6 +468,7 @@ def _child_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         DRIP_MCP_STATE_DIR=str(tmp_path / "state"),
         DRIP_SANDBOX_DB=str(tmp_path / "proc.db"),
         DRIP_API_KEY=SECRET_KEY,
+        DRIP_SURFACE="full",
         PYTHONPATH=str(Path(__file__).resolve().parents[2]),
         **extra,
     )

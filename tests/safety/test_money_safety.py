@@ -15,7 +15,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp_types import ElicitRequestParams, ElicitResult
-from server_fixtures import state_env
+from server_fixtures import result_payload, state_env
 
 from drip_mcp.api.client import DripClient
 from drip_mcp.safety.confirmation import ConfirmTokens
@@ -55,8 +55,8 @@ class Harness:
 
     async def call(self, tool: str, **args: Any) -> dict[str, Any]:
         result = await self.client.call_tool(tool, args)
-        assert isinstance(result.structured_content, dict)
-        return result.structured_content
+        assert isinstance(result_payload(result), dict)
+        return result_payload(result)
 
     def balance(self) -> Decimal:
         return self.sandbox.store.balance(self.customer_id)
@@ -86,9 +86,9 @@ async def harness(
                 kwargs["elicitation_callback"] = elicitation_callback
             async with Client(server, **kwargs) as client:
                 created = await client.call_tool("drip_create_customer", {"external_customer_id": "cust-1"})
-                assert isinstance(created.structured_content, dict)
+                assert isinstance(result_payload(created), dict)
                 recording.paths.clear()
-                yield Harness(sandbox, recording, client, created.structured_content["customer"]["id"], services, clock)
+                yield Harness(sandbox, recording, client, result_payload(created)["customer"]["id"], services, clock)
 
 
 def error_of(result: dict[str, Any]) -> dict[str, Any]:
@@ -354,7 +354,7 @@ async def test_live_key_ping_says_money_moves_and_lists_caps(tmp_path: Path) -> 
     drip = DripClient(settings.api_key, transport=transport)
     async with drip, Client(build_server(settings, drip)) as client:
         result = await client.call_tool("drip_ping", {})
-    ping = result.structured_content
+    ping = result_payload(result)
     assert isinstance(ping, dict)
     assert ping["key_mode"] == "live"
     assert any("real money" in w and "2.000000 USDC per charge" in w for w in ping["warnings"])

@@ -10,7 +10,7 @@ import anyio.lowlevel
 import httpx2
 import pytest
 from mcp import Client
-from server_fixtures import state_env
+from server_fixtures import result_payload, state_env
 
 from drip_mcp.api.client import DripClient
 from drip_mcp.keys import ApiKey
@@ -71,7 +71,7 @@ async def run_batch(arguments: dict[str, Any], **call_kwargs: Any) -> tuple[Any,
 @pytest.mark.anyio
 async def test_batch_sends_every_event_once_with_bounded_concurrency() -> None:
     result, upstream = await run_batch({"events": events(100)})
-    out = result.structured_content
+    out = result_payload(result)
     assert out["recorded"] == 100
     assert [r["index"] for r in out["results"]] == list(range(100))
     assert len(set(upstream.keys)) == 100
@@ -85,7 +85,7 @@ async def test_batch_reports_each_failed_event_with_its_error_and_key() -> None:
     batch[1]["customer_id"] = "missing"
     batch[2]["idempotency_key"] = "caller-chosen-key"
     result, upstream = await run_batch({"events": batch})
-    out = result.structured_content
+    out = result_payload(result)
     assert (out["recorded"], out["failed"]) == (2, 1)
     failed = out["results"][1]
     assert failed["status"] == "failed"
@@ -102,7 +102,7 @@ async def test_batch_reports_throttled_monotonic_progress_when_asked() -> None:
         updates.append((progress, total))
 
     result, _ = await run_batch({"events": events(200)}, progress_callback=on_progress)
-    assert result.structured_content["recorded"] == 200
+    assert result_payload(result)["recorded"] == 200
     assert updates[-1] == (200, 200)
     assert [p for p, _ in updates] == sorted(p for p, _ in updates)
     assert 2 <= len(updates) <= 21
@@ -112,5 +112,5 @@ async def test_batch_reports_throttled_monotonic_progress_when_asked() -> None:
 async def test_batch_above_the_limit_is_refused_before_anything_is_sent() -> None:
     result, upstream = await run_batch({"events": events(BATCH_LIMIT + 1)})
     assert result.is_error
-    assert result.structured_content["error"]["code"] == "VALIDATION_ERROR"
+    assert result_payload(result)["error"]["code"] == "VALIDATION_ERROR"
     assert upstream.keys == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from server_fixtures import Harness
+from server_fixtures import Harness, result_payload
 
 pytestmark = pytest.mark.anyio
 
@@ -36,7 +36,7 @@ async def test_create_customer_twice_is_a_conflict_carrying_the_existing_id(h: H
     first = await h.new_customer("user-dup")
     result = await h.call("drip_create_customer", {"external_customer_id": "user-dup"})
     assert result.is_error
-    error = result.structured_content["error"]
+    error = result_payload(result)["error"]
     assert error["status"] == 409
     assert error["existing_id"] == first
     assert error["retryable"] is False

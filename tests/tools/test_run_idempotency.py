@@ -12,7 +12,7 @@ from typing import Any
 import httpx2
 import pytest
 from mcp import Client
-from server_fixtures import state_env
+from server_fixtures import result_payload, state_env
 
 from drip_mcp.api import retrying
 from drip_mcp.api.client import DripClient
@@ -62,8 +62,8 @@ async def stack(tmp_path: Path, lose: str | None = None) -> AsyncIterator[tuple[
 
 async def call(client: Client, tool: str, **args: Any) -> dict[str, Any]:
     result = await client.call_tool(tool, args)
-    assert isinstance(result.structured_content, dict)
-    return result.structured_content
+    assert isinstance(result_payload(result), dict)
+    return result_payload(result)
 
 
 def count_runs(sandbox: Sandbox) -> int:

@@ -7,7 +7,7 @@ from contextlib import closing
 from decimal import Decimal
 
 import pytest
-from server_fixtures import Harness
+from server_fixtures import Harness, result_payload
 
 pytestmark = pytest.mark.anyio
 
@@ -206,8 +206,8 @@ async def test_record_run_retried_with_the_same_idempotency_key_records_one_run(
     second = await h.call("drip_record_run", args)
     assert count_runs(h) == 1
     if not second.is_error:
-        assert second.structured_content["run_id"] == first["run_id"]
-        assert second.structured_content["is_duplicate"] is True
+        assert result_payload(second)["run_id"] == first["run_id"]
+        assert result_payload(second)["is_duplicate"] is True
 
 
 async def test_start_run_retried_with_the_same_idempotency_key_starts_one_run(h: Harness) -> None:
@@ -217,8 +217,8 @@ async def test_start_run_retried_with_the_same_idempotency_key_starts_one_run(h:
     second = await h.call("drip_start_run", args)
     assert count_runs(h) == 1
     if not second.is_error:
-        assert second.structured_content["run_id"] == first["run_id"]
-        assert second.structured_content["is_duplicate"] is True
+        assert result_payload(second)["run_id"] == first["run_id"]
+        assert result_payload(second)["is_duplicate"] is True
 
 
 async def test_record_run_unknown_customer_is_not_found(h: Harness) -> None:
@@ -238,7 +238,7 @@ async def test_create_workflow_existing_slug_is_a_conflict(h: Harness) -> None:
     await h.ok("drip_create_workflow", {"name": "A", "slug": "dup_slug"})
     result = await h.call("drip_create_workflow", {"name": "B", "slug": "dup_slug"})
     assert result.is_error
-    assert result.structured_content["error"]["status"] == 409
+    assert result_payload(result)["error"]["status"] == 409
 
 
 async def test_create_workflow_bad_slug_is_refused_before_sending(h: Harness) -> None:

@@ -10,12 +10,12 @@ from server_fixtures import MODES, PK, SK, Harness, open_harness, state_env
 from drip_mcp.errors import ConfigurationError
 from drip_mcp.keys import KeyType
 from drip_mcp.settings import Settings
-from drip_mcp.tools import TOOLS, TOOLS_BY_NAME, select_tools
+from drip_mcp.tools import OPERATIONS, TOOLS_BY_NAME, select_tools
 
 pytestmark = pytest.mark.anyio
 
-SECRET_ONLY = sorted(t.name for t in TOOLS if t.scope is KeyType.SECRET)
-PUBLIC = [t.name for t in TOOLS if t.scope is KeyType.PUBLIC]
+SECRET_ONLY = sorted(t.name for t in OPERATIONS if t.scope is KeyType.SECRET)
+PUBLIC = [t.name for t in OPERATIONS if t.scope is KeyType.PUBLIC]
 WEBHOOK_TOOLS = {
     "drip_create_webhook",
     "drip_list_webhooks",
@@ -48,7 +48,7 @@ async def listed(h: Harness) -> list[str]:
 # --- the registry is fully classified -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", list(TOOLS_BY_NAME))
+@pytest.mark.parametrize("name", [t.name for t in OPERATIONS])
 def test_every_tool_declares_a_key_type(name: str) -> None:
     assert isinstance(TOOLS_BY_NAME[name].scope, KeyType)
 
@@ -64,7 +64,7 @@ def test_secret_tool_args_cover_every_secret_only_tool() -> None:
 
 def test_select_tools_for_a_public_key_drops_every_secret_tool() -> None:
     assert [t.name for t in select_tools(KeyType.PUBLIC)] == PUBLIC
-    assert [t.name for t in select_tools(KeyType.SECRET)] == list(TOOLS_BY_NAME)
+    assert [t.name for t in select_tools(KeyType.SECRET)] == [t.name for t in OPERATIONS]
 
 
 # --- public key ---------------------------------------------------------------------------------------------
@@ -108,7 +108,7 @@ async def test_public_key_still_uses_public_tools(tmp_path: Path, mode: str) -> 
 
 async def test_secret_key_lists_every_catalogue_tool_in_registry_order(tmp_path: Path, mode: str) -> None:
     async with open_harness(tmp_path, mode, api_key=SK) as h:
-        assert await listed(h) == list(TOOLS_BY_NAME)
+        assert await listed(h) == [t.name for t in OPERATIONS]
 
 
 # --- operator filters only narrow ---------------------------------------------------------------------------
@@ -117,7 +117,7 @@ async def test_secret_key_lists_every_catalogue_tool_in_registry_order(tmp_path:
 async def test_toolsets_filter_lists_only_that_toolset_and_refuses_the_rest(tmp_path: Path, mode: str) -> None:
     async with open_harness(tmp_path, mode, toolsets=("usage",)) as h:
         names = await listed(h)
-        assert names == [t.name for t in TOOLS if t.toolset == "usage"]
+        assert names == [t.name for t in OPERATIONS if t.toolset == "usage"]
         error = await h.error("drip_charge", {"customer_id": "c", "meter": "m", "quantity": 1}, "UNKNOWN_TOOL")
         assert "disabled" in error["message"]
         assert h.sent == []
@@ -141,7 +141,7 @@ async def test_tools_filter_cannot_widen_a_public_keys_scope(tmp_path: Path, mod
 async def test_exclude_tools_removes_and_refuses_them(tmp_path: Path, mode: str) -> None:
     async with open_harness(tmp_path, mode, exclude_tools=("drip_charge", "drip_checkout")) as h:
         names = await listed(h)
-        assert names == [n for n in TOOLS_BY_NAME if n not in ("drip_charge", "drip_checkout")]
+        assert names == [t.name for t in OPERATIONS if t.name not in ("drip_charge", "drip_checkout")]
         await h.error("drip_charge", {"customer_id": "c", "meter": "m", "quantity": 1}, "UNKNOWN_TOOL")
         assert h.sent == []
 
@@ -149,11 +149,11 @@ async def test_exclude_tools_removes_and_refuses_them(tmp_path: Path, mode: str)
 async def test_read_only_lists_only_read_only_tools(tmp_path: Path, mode: str) -> None:
     async with open_harness(tmp_path, mode, read_only=True) as h:
         tools = (await h.mcp.list_tools()).tools
-    assert [t.name for t in tools] == [t.name for t in TOOLS if t.read_only]
+    assert [t.name for t in tools] == [t.name for t in OPERATIONS if t.read_only]
     assert all(t.annotations is not None and t.annotations.read_only_hint is True for t in tools)
 
 
-@pytest.mark.parametrize("name", [t.name for t in TOOLS if not t.read_only])
+@pytest.mark.parametrize("name", [t.name for t in OPERATIONS if not t.read_only])
 async def test_read_only_refuses_every_mutating_tool_with_no_request(tmp_path: Path, mode: str, name: str) -> None:
     async with open_harness(tmp_path, mode, read_only=True) as h:
         error = await h.error(name, {}, "UNKNOWN_TOOL")

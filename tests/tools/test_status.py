@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from server_fixtures import PK, Harness, open_harness
 
-from drip_mcp.tools import TOOLS_BY_NAME
+from drip_mcp.tools import OPERATIONS
 
 pytestmark = pytest.mark.anyio
 
@@ -22,7 +22,7 @@ async def test_ping_reports_health_key_and_tools_without_revealing_the_key(h: Ha
     assert (out["key_type"], out["key_mode"], out["sandbox"], out["read_only"]) == ("secret", "test", True, False)
     assert out["key"].startswith("sk_test_")
     assert "…" in out["key"]
-    assert out["tools"] == list(TOOLS_BY_NAME)
+    assert out["tools"] == [t.name for t in OPERATIONS]
     assert h.sent_to("GET", "/health")
 
 
