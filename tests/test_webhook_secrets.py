@@ -15,7 +15,7 @@ from drip_mcp.paths import state_dir
 
 pytestmark = pytest.mark.anyio
 
-URL = "https://hooks.example.com/drip"
+URL = "http://127.0.0.1:9/drip"  # loopback: the sandbox refuses other webhook hosts by default
 
 
 @pytest.fixture(params=MODES)

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from drip_mcp.sandbox import billing, checkout, customers, runs, webhooks
+from drip_mcp.sandbox import billing, checkout, customers, entitlements, events, runs, subscriptions, webhooks
 from drip_mcp.sandbox.config import SandboxConfig
 from drip_mcp.sandbox.delivery import DeliveryWorker
 from drip_mcp.sandbox.errors import ApiError
@@ -113,7 +113,16 @@ class Sandbox:
                 Route("/health", _health, methods=["GET"]),
                 Mount(
                     "/v1",
-                    routes=[*customers.routes, *billing.routes, *runs.routes, *webhooks.routes, *checkout.api_routes],
+                    routes=[
+                        *customers.routes,
+                        *billing.routes,
+                        *runs.routes,
+                        *webhooks.routes,
+                        *checkout.api_routes,
+                        *entitlements.routes,
+                        *subscriptions.routes,
+                        *events.routes,
+                    ],
                 ),
                 *checkout.page_routes,
             ],

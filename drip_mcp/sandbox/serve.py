@@ -1,11 +1,20 @@
-"""Serve the sandbox on a socket with uvicorn (``python -m drip_mcp sandbox``)."""
+"""Serve the sandbox on a socket with uvicorn (``python -m drip_mcp sandbox``).
+
+Webhooks are delivered to loopback hosts only unless `serve` gets
+``webhook_allowed_hosts`` (from ``--allow-webhook-host HOST`` (repeatable,
+``*.suffix`` patterns allowed) or ``--allow-any-webhook-host``, see
+`add_webhook_host_arguments` / `webhook_hosts_from_args`), else from
+``DRIP_SANDBOX_WEBHOOK_HOSTS`` (comma-separated; ``*`` for any host).
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import socket
 import sys
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,7 +25,44 @@ from drip_mcp.sandbox.app import Sandbox
 from drip_mcp.sandbox.config import FaultConfig, SandboxConfig
 from drip_mcp.sandbox.faults import SocketDropper
 
-__all__ = ["default_db_path", "serve"]
+__all__ = [
+    "WEBHOOK_HOSTS_ENV",
+    "add_webhook_host_arguments",
+    "default_db_path",
+    "serve",
+    "webhook_hosts_from_args",
+    "webhook_hosts_from_env",
+]
+
+WEBHOOK_HOSTS_ENV = "DRIP_SANDBOX_WEBHOOK_HOSTS"
+
+
+def add_webhook_host_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--allow-webhook-host HOST`` (repeatable) and ``--allow-any-webhook-host`` to `parser`."""
+    parser.add_argument(
+        "--allow-webhook-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="also deliver webhooks to this https host (repeatable; '*.example.com' patterns allowed)",
+    )
+    parser.add_argument(
+        "--allow-any-webhook-host",
+        action="store_true",
+        help="deliver webhooks to any https host (default: loopback hosts only)",
+    )
+
+
+def webhook_hosts_from_args(args: argparse.Namespace) -> tuple[str, ...]:
+    """The ``webhook_allowed_hosts`` the flags of `add_webhook_host_arguments` ask for."""
+    if getattr(args, "allow_any_webhook_host", False):
+        return ("*",)
+    return tuple(getattr(args, "allow_webhook_host", None) or ())
+
+
+def webhook_hosts_from_env(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """``DRIP_SANDBOX_WEBHOOK_HOSTS`` split on commas (empty when unset)."""
+    return tuple(part.strip() for part in environ.get(WEBHOOK_HOSTS_ENV, "").split(",") if part.strip())
 
 
 def default_db_path() -> Path:
@@ -44,6 +90,7 @@ def serve(
     allow_remote: bool = False,
     starting_balance_usdc: Decimal = SandboxConfig.starting_balance_usdc,
     faults: FaultConfig | None = None,
+    webhook_allowed_hosts: tuple[str, ...] | None = None,
 ) -> None:
     """Serve the sandbox until interrupted.
 
@@ -51,7 +98,9 @@ def serve(
     raises `ValueError`). `port` 0 lets the OS choose. Once listening, prints
     ``drip-mcp sandbox listening on http://HOST:PORT/v1 (db: PATH)`` to
     stderr. Fault injection comes from `faults`, else from the
-    ``DRIP_SANDBOX_*`` environment variables (`FaultConfig.from_env`).
+    ``DRIP_SANDBOX_*`` environment variables (`FaultConfig.from_env`). Webhook
+    hosts beyond loopback come from `webhook_allowed_hosts`, else from
+    ``DRIP_SANDBOX_WEBHOOK_HOSTS``.
     """
     import uvicorn
     from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -79,6 +128,9 @@ def serve(
         db_path=db_path,
         starting_balance_usdc=starting_balance_usdc,
         faults=faults if faults is not None else FaultConfig.from_env(os.environ),
+        webhook_allowed_hosts=(
+            webhook_allowed_hosts if webhook_allowed_hosts is not None else webhook_hosts_from_env(os.environ)
+        ),
     )
     sandbox = Sandbox(config, connection_dropper=dropper)
     sock = _bind(host, port)

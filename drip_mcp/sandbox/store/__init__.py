@@ -33,7 +33,10 @@ from drip_mcp.sandbox.store.billing import (
 )
 from drip_mcp.sandbox.store.checkout import CheckoutMixin
 from drip_mcp.sandbox.store.customers import CustomersMixin
+from drip_mcp.sandbox.store.entitlements import EntitlementsMixin
+from drip_mcp.sandbox.store.events import EventsMixin
 from drip_mcp.sandbox.store.runs import RunsMixin
+from drip_mcp.sandbox.store.subscriptions import SubscriptionsMixin
 from drip_mcp.sandbox.store.webhooks import WebhooksMixin
 
 __all__ = [
@@ -54,5 +57,15 @@ __all__ = [
 ]
 
 
-class Store(BillingMixin, RunsMixin, CheckoutMixin, WebhooksMixin, CustomersMixin, StoreBase):
+class Store(
+    EntitlementsMixin,
+    SubscriptionsMixin,
+    EventsMixin,
+    BillingMixin,
+    RunsMixin,
+    CheckoutMixin,
+    WebhooksMixin,
+    CustomersMixin,
+    StoreBase,
+):
     """Every sandbox resource, persisted in SQLite (see `StoreBase` for transactions and the outbox)."""
