@@ -260,7 +260,7 @@ async def trace(request: Request, body: Body) -> Response:
         except ApiError:
             break
     retries = _retries(store, original)
-    everything = [*ancestors, event, *children, *retries]
+    everything = [*ancestors, event, *children, original, *retries]
     result: dict[str, Any] = {
         "event": _view(event),
         "ancestors": [_view(row) for row in ancestors],
