@@ -275,9 +275,12 @@ async def open_client(settings: Settings, *, drain: bool = True) -> AsyncIterato
 
             assert settings.sandbox_db is not None
             ensure_private_dir(settings.sandbox_db.parent)
+            from drip_mcp.sandbox.serve import webhook_hosts_from_env
+
             faults = FaultConfig.from_env(os.environ)  # DRIP_SANDBOX_*: as `drip-mcp sandbox` does
+            hosts = webhook_hosts_from_env(os.environ)  # DRIP_SANDBOX_WEBHOOK_HOSTS: loopback-only when unset
             sandbox = await stack.enter_async_context(
-                Sandbox(SandboxConfig(db_path=settings.sandbox_db, faults=faults))
+                Sandbox(SandboxConfig(db_path=settings.sandbox_db, faults=faults, webhook_allowed_hosts=hosts))
             )
             client = DripClient.from_settings(settings, transport=sandbox.transport())
             client.base_url, client.root_url = "http://sandbox.local/v1", "http://sandbox.local"
