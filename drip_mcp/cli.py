@@ -19,6 +19,7 @@ from pathlib import Path
 from drip_mcp import outbox_cli
 from drip_mcp._version import __version__
 from drip_mcp.errors import ConfigurationError
+from drip_mcp.sandbox.serve import add_webhook_host_arguments
 from drip_mcp.settings import TOOLSETS
 
 __all__ = ["main"]
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8787)
     sandbox.add_argument("--db", type=Path, help="SQLite file (env DRIP_SANDBOX_DB; default in the state dir)")
     sandbox.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback host")
+    add_webhook_host_arguments(sandbox)
 
     sub.add_parser("demo", help="run a scripted agent session against a throwaway sandbox")
     tools = sub.add_parser("tools", help="print the tool manifest (tools.json) or check it")
@@ -167,7 +169,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 def _run_sandbox(args: argparse.Namespace) -> int:
     from drip_mcp.sandbox.config import FaultConfig
-    from drip_mcp.sandbox.serve import serve
+    from drip_mcp.sandbox.serve import serve, webhook_hosts_from_args
     from drip_mcp.settings import Settings
 
     settings = Settings.load(api_key="", require_key=False, sandbox_db=args.db)  # the sandbox takes any test key
@@ -178,6 +180,7 @@ def _run_sandbox(args: argparse.Namespace) -> int:
             db_path=settings.sandbox_db_path,
             allow_remote=args.allow_remote,
             faults=FaultConfig.from_env(settings.sandbox_faults),
+            webhook_allowed_hosts=webhook_hosts_from_args(args) or settings.sandbox_webhook_hosts,
         )
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc

@@ -61,7 +61,10 @@ async def _embedded_sandbox(settings: Settings) -> AsyncIterator[Sandbox]:
     assert settings.sandbox_db is not None
     ensure_private_dir(settings.sandbox_db.parent)
     faults = FaultConfig.from_env(settings.sandbox_faults)
-    async with Sandbox(SandboxConfig(db_path=settings.sandbox_db, faults=faults)) as sandbox:
+    config = SandboxConfig(
+        db_path=settings.sandbox_db, faults=faults, webhook_allowed_hosts=settings.sandbox_webhook_hosts
+    )
+    async with Sandbox(config) as sandbox:
         yield sandbox
 
 

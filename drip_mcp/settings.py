@@ -30,6 +30,7 @@ missing.
 | confirm_charges  | --confirm-charges    | DRIP_CONFIRM_CHARGES     | false                         |
 | state_dir        | (env only)           | DRIP_MCP_STATE_DIR, XDG_STATE_HOME | ~/.local/state/drip-mcp |
 | sandbox_faults   | (env only)           | DRIP_SANDBOX_{FAULT_RATE,DROP_RATE,LATENCY_MS,RETRY_AFTER_S,FAULT_SEED} |
+| sandbox_webhook_hosts | (env; sandbox: --allow-webhook-host) | DRIP_SANDBOX_WEBHOOK_HOSTS | loopback only |
 
 The API key is deliberately not a flag: command lines are visible to every
 user of the machine (``ps``).
@@ -181,6 +182,7 @@ class Settings:
     confirm_charges: bool = False
     state_dir: Path = field(default_factory=lambda: resolve_state_dir({}))
     sandbox_faults: Mapping[str, str] = field(default_factory=dict)
+    sandbox_webhook_hosts: tuple[str, ...] = ()
 
     @property
     def sandbox_db_path(self) -> Path:
@@ -294,6 +296,7 @@ class Settings:
             else _parse_bool("DRIP_CONFIRM_CHARGES", env.get("DRIP_CONFIRM_CHARGES", "")),
             state_dir=state,
             sandbox_faults={name: env[name] for name in SANDBOX_FAULT_ENV if env.get(name)},
+            sandbox_webhook_hosts=_parse_list(env.get("DRIP_SANDBOX_WEBHOOK_HOSTS", "")),
         )
 
 

@@ -130,7 +130,7 @@ class Harness:
         run_id: str = started["run_id"]
         return run_id
 
-    async def new_webhook(self, url: str = "https://hooks.example.com/drip") -> dict[str, Any]:
+    async def new_webhook(self, url: str = "http://127.0.0.1:9/drip") -> dict[str, Any]:
         return await self.ok("drip_create_webhook", {"url": url, "events": ["*"]})
 
 

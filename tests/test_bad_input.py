@@ -49,7 +49,7 @@ KNOWN: dict[str, list[Any]] = {
     "charge_id": [CHARGE],
     "meter": ["api_calls", "tokens"],
     "workflow": ["research_agent"],
-    "url": ["https://hooks.example.com/drip"],
+    "url": ["http://127.0.0.1:9/drip"],  # loopback: the sandbox refuses other webhook hosts by default
     "return_url": ["https://example.com/done"],
 }
 

@@ -53,7 +53,7 @@ pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parent.parent
 KEY = "sk_test_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(24))
 MASKED = mask_key(KEY)
-HOOK_URL = "https://hooks.example.com/drip"
+HOOK_URL = "http://127.0.0.1:9/drip"  # loopback: the sandbox refuses other webhook hosts by default
 MAX_RETRIES = 2
 DEADLINE_S = 30
 

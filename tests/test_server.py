@@ -20,7 +20,7 @@ from drip_mcp.tools import TOOLS_BY_NAME
 
 pytestmark = pytest.mark.anyio
 
-WEBHOOK_URL = "https://hooks.example.com/drip"
+WEBHOOK_URL = "http://127.0.0.1:9/drip"  # loopback: the sandbox refuses other webhook hosts by default
 
 
 @pytest.fixture(params=MODES)

@@ -19,7 +19,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from drip_mcp.sandbox import billing, caps, charges, checkout, contracts, customers, payouts, plans, runs, webhooks
+from drip_mcp.sandbox import (
+    billing,
+    caps,
+    charges,
+    checkout,
+    contracts,
+    customers,
+    entitlements,
+    events,
+    payouts,
+    plans,
+    runs,
+    subscriptions,
+    webhooks,
+)
 from drip_mcp.sandbox.config import SandboxConfig
 from drip_mcp.sandbox.delivery import DeliveryWorker
 from drip_mcp.sandbox.errors import ApiError
@@ -126,6 +140,9 @@ class Sandbox:
                         *contracts.routes,  # sandbox-a
                         *plans.routes,  # sandbox-a
                         *payouts.routes,  # sandbox-a: withdrawals, portal sessions
+                        *entitlements.routes,
+                        *subscriptions.routes,
+                        *events.routes,
                     ],
                 ),
                 *checkout.page_routes,

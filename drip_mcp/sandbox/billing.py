@@ -389,6 +389,13 @@ def _normalise_iso(value: str) -> str:
     return iso_at(moment.timestamp())
 
 
+def _item_usage_type(entry: Body) -> str:
+    """An item's ``usageType``, also accepted as ``usage_type`` (what some SDK callers send)."""
+    if entry.data.get("usageType") is None and entry.data.get("usage_type") is not None:
+        return entry.required_string("usage_type")
+    return entry.required_string("usageType")
+
+
 @endpoint()
 async def estimate_hypothetical(request: Request, body: Body) -> Response:
     """POST /cost-estimate/hypothetical: price made-up usage."""
@@ -396,7 +403,7 @@ async def estimate_hypothetical(request: Request, body: Body) -> Response:
     prices = _PriceBook(request, body)
     requested = [
         (
-            entry.required_string("usageType"),
+            _item_usage_type(entry),
             entry.decimal("quantity"),
             entry.decimal("unitPriceOverride", positive=False),
         )

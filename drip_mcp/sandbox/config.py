@@ -88,6 +88,12 @@ class SandboxConfig:
     `webhook_retry_delays_s` are the waits between delivery attempts, so a
     delivery is tried ``len(webhook_retry_delays_s) + 1`` times before it is
     marked FAILED.
+
+    `webhook_allowed_hosts` widens where webhooks may point: by default only
+    loopback hosts (``localhost``, 127.0.0.0/8, ``::1``) are accepted, so a
+    sandbox never posts events to the internet. Each entry is a host name
+    (``hooks.example.com``), a suffix pattern (``*.example.com``), or ``*`` for
+    any host. Non-loopback URLs must still be ``https://``.
     """
 
     db_path: str | Path = ":memory:"
@@ -95,3 +101,4 @@ class SandboxConfig:
     faults: FaultConfig | None = None
     public_base_url: str | None = None
     webhook_retry_delays_s: tuple[float, ...] = (0.05, 0.25, 1.0)
+    webhook_allowed_hosts: tuple[str, ...] = ()

@@ -76,6 +76,13 @@ class DeliveryWorker:
             await self._attempt(client, delivery, retry=False)
         return self._store.delivery(delivery["id"])
 
+    async def resend(self, webhook_id: str, delivery_id: str) -> Record:
+        """Send a finished delivery once more now (a manual retry, no automatic retries); returns it after."""
+        delivery = self._store.claim_for_retry(webhook_id, delivery_id)
+        async with self._client() as client:
+            await self._attempt(client, delivery, retry=False)
+        return self._store.delivery(delivery_id)
+
     async def _attempt(self, client: httpx2.AsyncClient, delivery: Record, retry: bool) -> None:
         payload: bytes = delivery["payload"]
         headers = {

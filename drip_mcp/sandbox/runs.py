@@ -6,7 +6,16 @@ that has ended already, or adding an event to it, is refused with **409
 ``RUN_ALREADY_ENDED``**. In ``POST /run-events/batch`` an event without
 ``runId`` is answered ``skipped`` (the sandbox keeps no standalone events).
 The timeline pages with an opaque ``cursor`` (the last event's sequence
-number) and has no anomaly detection (``anomalies`` is always empty).
+number) and has no anomaly detection (``anomalies`` is always empty); its
+``costUsdc`` and ``summary.totalCostUsdc`` are the events' ``costUnits`` as
+6-decimal USDC strings (``costUsdc`` null for an event without ``costUnits``).
+
+``GET /runs`` filters by ``customerId``, ``workflowId``, ``status`` and
+``from``/``to`` (inclusive ISO-8601 bounds on ``startedAt``), newest first,
+``limit`` 1–100 (default 50), each run with ``eventCount``,
+``totalCostUnits`` and ``durationMs``. ``PATCH /workflows/{id}`` changes
+``name``, ``description``, ``productSurface``, ``chain``, ``metadata`` and
+``isActive`` (the slug is fixed).
 """
 
 from __future__ import annotations
@@ -20,8 +29,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from drip_mcp.sandbox.store import Record
-from drip_mcp.sandbox.web import Body, Query, endpoint, json_response, number, services
+from drip_mcp.sandbox.store import Record, iso_at
+from drip_mcp.sandbox.store.clock import parse_iso
+from drip_mcp.sandbox.web import Body, Query, endpoint, json_response, number, services, usdc
 
 __all__ = ["routes"]
 
@@ -135,6 +145,72 @@ async def list_workflows(request: Request, body: Body) -> Response:
 
 
 @endpoint()
+async def get_workflow(request: Request, body: Body) -> Response:
+    """GET /workflows/{id}."""
+    return json_response(_workflow_view(services(request).store.workflow(request.path_params["id"])))
+
+
+@endpoint()
+async def update_workflow(request: Request, body: Body) -> Response:
+    """PATCH /workflows/{id}."""
+    changes: Record = {}
+    if "name" in body.data:
+        changes["name"] = body.required_string("name", max_length=255)
+    if "description" in body.data:
+        changes["description"] = body.string("description", max_length=1000)
+    if "productSurface" in body.data:
+        changes["product_surface"] = body.required_string("productSurface", choices=_SURFACES)
+    if "chain" in body.data:
+        changes["chain"] = body.string("chain")
+    if "metadata" in body.data:
+        changes["metadata"] = body.mapping("metadata")
+    if "isActive" in body.data:
+        changes["is_active"] = body.boolean("isActive", True)
+    if "slug" in body.data:
+        body.fail("slug", "cannot be changed")
+    body.check()
+    workflow = services(request).store.update_workflow(request.path_params["id"], changes)
+    return json_response(_workflow_view(workflow))
+
+
+def _bound(query: Query, name: str) -> str | None:
+    raw = query.string(name)
+    moment = None if raw is None else parse_iso(raw)
+    if raw is not None and moment is None:
+        query.fail(name, "must be an ISO-8601 date-time")
+    return None if moment is None else iso_at(moment.timestamp())
+
+
+@endpoint()
+async def list_runs(request: Request, body: Body) -> Response:
+    """GET /runs: ``{data, count}``, newest first."""
+    query = Query(request)
+    filters = {
+        "customer_id": query.string("customerId"),
+        "workflow_id": query.string("workflowId"),
+        "status": query.string("status", choices=("PENDING", "RUNNING", *_END_STATUSES)),
+        "since": _bound(query, "from"),
+        "until": _bound(query, "to"),
+    }
+    limit = query.int_param("limit", default=50, minimum=1, maximum=100)
+    query.check()
+    runs = services(request).store.list_runs(**filters, limit=limit)
+    return json_response(
+        {
+            "data": [
+                {
+                    **_run_view(run),
+                    "eventCount": run["event_count"],
+                    "totalCostUnits": _cost(run["total_cost_units"]),
+                }
+                for run in runs
+            ],
+            "count": len(runs),
+        }
+    )
+
+
+@endpoint()
 async def start_run(request: Request, body: Body) -> Response:
     """POST /runs: a PENDING run."""
     fields = {
@@ -217,7 +293,7 @@ async def run_timeline(request: Request, body: Body) -> Response:
                 "byOutcome": {"SUCCESS": run["event_count"]},
                 "retriedEvents": 0,
                 "failedEvents": 0,
-                "totalCostUsdc": _cost(run["total_cost_units"]),
+                "totalCostUsdc": usdc(run["total_cost_units"]),
                 "totalQuantity": _cost(run["total_quantity"]),
                 "totalCostUnits": _cost(run["total_cost_units"]),
             },
@@ -241,7 +317,7 @@ def _timeline_event(event: Record) -> dict[str, Any]:
         "retryOfEventId": None,
         "attemptNumber": 1,
         "retriedByEventId": None,
-        "costUsdc": event["cost_units"],
+        "costUsdc": None if event["cost_units"] is None else usdc(Decimal(event["cost_units"])),
         "isRetry": False,
         "retryChain": None,
         "correlationId": event["correlation_id"],
@@ -336,7 +412,10 @@ async def record_run(request: Request, body: Body) -> Response:
 routes = [
     Route("/workflows", create_workflow, methods=["POST"]),
     Route("/workflows", list_workflows, methods=["GET"]),
+    Route("/workflows/{id}", get_workflow, methods=["GET"]),
+    Route("/workflows/{id}", update_workflow, methods=["PATCH"]),
     Route("/runs", start_run, methods=["POST"]),
+    Route("/runs", list_runs, methods=["GET"]),
     Route("/runs/record", record_run, methods=["POST"]),
     Route("/runs/{id}", get_run, methods=["GET"]),
     Route("/runs/{id}", end_run, methods=["PATCH"]),

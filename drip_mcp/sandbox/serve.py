@@ -1,7 +1,15 @@
-"""Serve the sandbox on a socket with uvicorn (``python -m drip_mcp sandbox``)."""
+"""Serve the sandbox on a socket with uvicorn (``python -m drip_mcp sandbox``).
+
+Webhooks are delivered to loopback hosts only unless `serve` gets
+``webhook_allowed_hosts`` (from ``--allow-webhook-host HOST`` (repeatable,
+``*.suffix`` patterns allowed) or ``--allow-any-webhook-host``, see
+`add_webhook_host_arguments` / `webhook_hosts_from_args`), else from
+``DRIP_SANDBOX_WEBHOOK_HOSTS`` (comma-separated; ``*`` for any host).
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import socket
 import sys
@@ -15,7 +23,34 @@ from drip_mcp.sandbox.app import Sandbox
 from drip_mcp.sandbox.config import FaultConfig, SandboxConfig
 from drip_mcp.sandbox.faults import SocketDropper
 
-__all__ = ["serve"]
+__all__ = [
+    "add_webhook_host_arguments",
+    "serve",
+    "webhook_hosts_from_args",
+]
+
+
+def add_webhook_host_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--allow-webhook-host HOST`` (repeatable) and ``--allow-any-webhook-host`` to `parser`."""
+    parser.add_argument(
+        "--allow-webhook-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="also deliver webhooks to this https host (repeatable; '*.example.com' patterns allowed)",
+    )
+    parser.add_argument(
+        "--allow-any-webhook-host",
+        action="store_true",
+        help="deliver webhooks to any https host (default: loopback hosts only)",
+    )
+
+
+def webhook_hosts_from_args(args: argparse.Namespace) -> tuple[str, ...]:
+    """The ``webhook_allowed_hosts`` the flags of `add_webhook_host_arguments` ask for."""
+    if getattr(args, "allow_any_webhook_host", False):
+        return ("*",)
+    return tuple(getattr(args, "allow_webhook_host", None) or ())
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -36,14 +71,16 @@ def serve(
     allow_remote: bool = False,
     starting_balance_usdc: Decimal = SandboxConfig.starting_balance_usdc,
     faults: FaultConfig | None = None,
+    webhook_allowed_hosts: tuple[str, ...] | None = None,
 ) -> None:
     """Serve the sandbox until interrupted.
 
     Binds loopback only unless `allow_remote` (a non-loopback `host` without it
     raises `ValueError`). `port` 0 lets the OS choose. Once listening, prints
     ``drip-mcp sandbox listening on http://HOST:PORT/v1 (db: PATH)`` to
-    stderr. Fault injection comes from `faults` (the CLI reads it from the
-    ``DRIP_SANDBOX_*`` environment variables through `drip_mcp.settings`).
+    stderr. Fault injection comes from `faults`, webhook hosts beyond loopback from
+    `webhook_allowed_hosts` (the CLI reads both from flags and the ``DRIP_SANDBOX_*``
+    environment variables through `drip_mcp.settings`).
     """
     import uvicorn
     from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -71,6 +108,7 @@ def serve(
         db_path=db_path,
         starting_balance_usdc=starting_balance_usdc,
         faults=faults,
+        webhook_allowed_hosts=webhook_allowed_hosts or (),
     )
     sandbox = Sandbox(config, connection_dropper=dropper)
     sock = _bind(host, port)

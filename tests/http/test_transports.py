@@ -205,7 +205,7 @@ async def test_per_request_keys_give_each_client_its_own_tools_and_refusals(
             async with open_session(f"{base}{url_path}", {"Authorization": f"Bearer {key}"}) as session:
                 tools = {t.name for t in (await session.list_tools()).tools}
                 webhook = await session.call_tool(
-                    "drip_create_webhook", {"url": "https://example.com/hook", "events": ["charge.succeeded"]}
+                    "drip_create_webhook", {"url": "http://127.0.0.1:9/hook", "events": ["charge.succeeded"]}
                 )
                 ping = structured(await session.call_tool("drip_ping", {}))
                 seen[key] = {"tools": tools, "webhook": webhook, "ping": ping}

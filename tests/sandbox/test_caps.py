@@ -142,7 +142,8 @@ async def test_spending_alerts_fire_once_per_level_per_period() -> None:
             done.set()
         return httpx2.Response(200)
 
-    sandbox = Sandbox(SandboxConfig(), delivery_transport=httpx2.MockTransport(handle))
+    hosts = ("hooks.example",)  # a made-up host: deliveries are mocked
+    sandbox = Sandbox(SandboxConfig(webhook_allowed_hosts=hosts), delivery_transport=httpx2.MockTransport(handle))
     sandbox.store.clock = Clock(NOON)
     async with (
         sandbox,

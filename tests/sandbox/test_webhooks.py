@@ -15,6 +15,14 @@ from drip_mcp.signing import verify
 
 pytestmark = pytest.mark.anyio
 
+# These tests post to made-up https hosts (delivered through a mock transport), which the sandbox refuses by default.
+ALLOWED = ("hooks.example", "x.example")
+
+
+@pytest.fixture
+def sandbox() -> Sandbox:
+    return Sandbox(SandboxConfig(starting_balance_usdc=Decimal("100"), webhook_allowed_hosts=ALLOWED))
+
 
 class Receiver:
     """A webhook endpoint behind an httpx2.MockTransport that verifies signatures."""
@@ -43,7 +51,7 @@ class Receiver:
 @asynccontextmanager
 async def _sandboxed(receiver: Receiver, **config: object) -> AsyncIterator[tuple[Sandbox, httpx2.AsyncClient]]:
     sandbox = Sandbox(
-        SandboxConfig(webhook_retry_delays_s=(0.01, 0.01), **config),  # type: ignore[arg-type]
+        SandboxConfig(webhook_retry_delays_s=(0.01, 0.01), webhook_allowed_hosts=ALLOWED, **config),  # type: ignore[arg-type]
         delivery_transport=httpx2.MockTransport(receiver.handle),
     )
     async with (
@@ -112,7 +120,9 @@ async def test_failed_attempts_are_retried_then_delivered() -> None:
 
 async def test_deliveries_wait_as_pending_until_a_worker_runs() -> None:
     receiver = Receiver()
-    sandbox = Sandbox(SandboxConfig(), delivery_transport=httpx2.MockTransport(receiver.handle))
+    sandbox = Sandbox(
+        SandboxConfig(webhook_allowed_hosts=ALLOWED), delivery_transport=httpx2.MockTransport(receiver.handle)
+    )
     async with httpx2.AsyncClient(transport=sandbox.transport(), base_url="http://sandbox.test", headers=SK) as client:
         hook = await _create_webhook(client, ["customer.created"])
         receiver.secret = hook["secret"]

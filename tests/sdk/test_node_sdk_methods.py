@@ -124,32 +124,7 @@ NODE_METHODS = [
 SDK_BUGS: dict[str, str] = {}
 
 # Methods whose sandbox route does not exist yet (determined by running against today's sandbox).
-_MISSING = "sandbox has no route yet for "
-NOT_YET_IN_SANDBOX: dict[str, str] = {
-    "assignCustomerEntitlement": _MISSING + "PUT /v1/customers/{id}/entitlement",
-    "getCustomerEntitlement": _MISSING + "GET /v1/customers/{id}/entitlement",
-    "checkEntitlement": _MISSING + "POST /v1/entitlements/check",
-    "createEntitlementPlan": _MISSING + "POST /v1/entitlement-plans",
-    "listEntitlementPlans": _MISSING + "GET /v1/entitlement-plans",
-    "getEntitlementPlan": _MISSING + "GET /v1/entitlement-plans/{id}",
-    "updateEntitlementPlan": _MISSING + "PATCH /v1/entitlement-plans/{id}",
-    "deleteEntitlementPlan": _MISSING + "DELETE /v1/entitlement-plans/{id}",
-    "addEntitlementRule": _MISSING + "POST /v1/entitlement-plans/{id}/rules",
-    "listEntitlementRules": _MISSING + "GET /v1/entitlement-plans/{id}/rules",
-    "updateEntitlementRule": _MISSING + "PATCH /v1/entitlement-rules/{ruleId}",
-    "deleteEntitlementRule": _MISSING + "DELETE /v1/entitlement-rules/{ruleId}",
-    "listEvents": _MISSING + "GET /v1/events",
-    "getEvent": _MISSING + "GET /v1/events/{id}",
-    "getEventTrace": _MISSING + "GET /v1/events/{id}/trace",
-    "updateWebhook": _MISSING + "PATCH /v1/webhooks/{id}",
-    "createSubscription": _MISSING + "POST /v1/subscriptions",
-    "getSubscription": _MISSING + "GET /v1/subscriptions/{id}",
-    "listSubscriptions": _MISSING + "GET /v1/subscriptions",
-    "updateSubscription": _MISSING + "PATCH /v1/subscriptions/{id}",
-    "cancelSubscription": _MISSING + "POST /v1/subscriptions/{id}/cancel",
-    "pauseSubscription": _MISSING + "POST /v1/subscriptions/{id}/pause",
-    "resumeSubscription": _MISSING + "POST /v1/subscriptions/{id}/resume",
-}
+NOT_YET_IN_SANDBOX: dict[str, str] = {}
 
 
 def _node() -> str:

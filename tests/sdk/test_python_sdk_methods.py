@@ -50,32 +50,7 @@ NON_API_MEMBERS = {
 SDK_BUGS: dict[str, str] = {}
 
 # Methods whose sandbox route does not exist yet (determined by running against today's sandbox).
-_MISSING = "sandbox has no route yet for "
-NOT_YET_IN_SANDBOX: dict[str, str] = {
-    "assign_customer_entitlement": _MISSING + "PUT /v1/customers/{id}/entitlement",
-    "get_customer_entitlement": _MISSING + "GET /v1/customers/{id}/entitlement",
-    "create_entitlement_plan": _MISSING + "POST /v1/entitlement-plans",
-    "list_entitlement_plans": _MISSING + "GET /v1/entitlement-plans",
-    "get_entitlement_plan": _MISSING + "GET /v1/entitlement-plans/{id}",
-    "update_entitlement_plan": _MISSING + "PATCH /v1/entitlement-plans/{id}",
-    "delete_entitlement_plan": _MISSING + "DELETE /v1/entitlement-plans/{id}",
-    "add_entitlement_rule": _MISSING + "POST /v1/entitlement-plans/{id}/rules",
-    "list_entitlement_rules": _MISSING + "GET /v1/entitlement-plans/{id}/rules",
-    "update_entitlement_rule": _MISSING + "PATCH /v1/entitlement-rules/{ruleId}",
-    "delete_entitlement_rule": _MISSING + "DELETE /v1/entitlement-rules/{ruleId}",
-    "check_entitlement": _MISSING + "POST /v1/entitlements/check",
-    "list_events": _MISSING + "GET /v1/events",
-    "get_event": _MISSING + "GET /v1/events/{id}",
-    "get_event_trace": _MISSING + "GET /v1/events/{id}/trace",
-    "update_webhook": _MISSING + "PATCH /v1/webhooks/{id}",
-    "create_subscription": _MISSING + "POST /v1/subscriptions",
-    "get_subscription": _MISSING + "GET /v1/subscriptions/{id}",
-    "list_subscriptions": _MISSING + "GET /v1/subscriptions",
-    "update_subscription": _MISSING + "PATCH /v1/subscriptions/{id}",
-    "cancel_subscription": _MISSING + "POST /v1/subscriptions/{id}/cancel",
-    "pause_subscription": _MISSING + "POST /v1/subscriptions/{id}/pause",
-    "resume_subscription": _MISSING + "POST /v1/subscriptions/{id}/resume",
-}
+NOT_YET_IN_SANDBOX: dict[str, str] = {}
 
 _serial = itertools.count(1)
 

@@ -16,7 +16,7 @@ from drip_mcp.settings import resolve_state_dir
 
 pytestmark = pytest.mark.anyio
 
-URL = "https://hooks.example.com/drip"
+URL = "http://127.0.0.1:9/drip"  # loopback: the sandbox refuses other webhook hosts by default
 
 
 @pytest.fixture(params=MODES)

@@ -35,9 +35,12 @@ from drip_mcp.sandbox.store.caps import CapsMixin
 from drip_mcp.sandbox.store.checkout import CheckoutMixin
 from drip_mcp.sandbox.store.contracts import ContractsMixin
 from drip_mcp.sandbox.store.customers import CustomersMixin
+from drip_mcp.sandbox.store.entitlements import EntitlementsMixin
+from drip_mcp.sandbox.store.events import EventsMixin
 from drip_mcp.sandbox.store.payouts import PayoutsMixin
 from drip_mcp.sandbox.store.plans import PlansMixin
 from drip_mcp.sandbox.store.runs import RunsMixin
+from drip_mcp.sandbox.store.subscriptions import SubscriptionsMixin
 from drip_mcp.sandbox.store.webhooks import WebhooksMixin
 
 __all__ = [
@@ -63,6 +66,9 @@ class Store(
     CapsMixin,  # sandbox-a: spending caps (charge hooks)
     ContractsMixin,  # sandbox-a: contracts and price overrides (charge hooks)
     PlansMixin,  # sandbox-a: pricing-plan get/update/versions
+    EntitlementsMixin,
+    SubscriptionsMixin,
+    EventsMixin,
     BillingMixin,
     RunsMixin,
     CheckoutMixin,

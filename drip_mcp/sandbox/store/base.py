@@ -172,9 +172,15 @@ class StoreBase:
     # -- webhooks outbox -------------------------------------------------------------
 
     def _enqueue_event(self, event_type: str, data: Record) -> None:
-        """Write one delivery per active webhook subscribed to `event_type`."""
-        hooks = self._conn.execute("SELECT id, events FROM webhooks WHERE is_active = 1").fetchall()
-        targets = [hook["id"] for hook in hooks if _subscribed(hook["events"], event_type)]
+        """Write one delivery per active webhook subscribed to `event_type` whose ``filters`` pass `data`."""
+        from drip_mcp.sandbox.store.webhooks import passes_filters
+
+        hooks = self._conn.execute("SELECT id, events, filters FROM webhooks WHERE is_active = 1").fetchall()
+        targets = [
+            hook["id"]
+            for hook in hooks
+            if _subscribed(hook["events"], event_type) and passes_filters(hook["filters"], data)
+        ]
         if not targets:
             return
         event_id = new_id()

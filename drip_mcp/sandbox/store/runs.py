@@ -105,6 +105,40 @@ class RunsMixin(CustomersMixin):
         ids = self._conn.execute("SELECT id FROM workflows ORDER BY rowid DESC LIMIT ?", (limit,)).fetchall()
         return [self._workflow_row(row["id"]) for row in ids]
 
+    def workflow(self, workflow_id: str) -> Record:
+        """The workflow with its run count (404 if unknown)."""
+        return self._workflow_row(workflow_id)
+
+    def update_workflow(self, workflow_id: str, changes: Record) -> Record:
+        """Apply `changes` (name, description, product_surface, chain, metadata, is_active) to a workflow."""
+        with self._write() as conn:
+            self._workflow_row(workflow_id)
+            for column, value in changes.items():
+                assert column in ("name", "description", "product_surface", "chain", "metadata", "is_active")
+                encoded = _dump(value) if column == "metadata" else int(value) if isinstance(value, bool) else value
+                conn.execute(f"UPDATE workflows SET {column} = ? WHERE id = ?", (encoded, workflow_id))  # noqa: S608
+            conn.execute("UPDATE workflows SET updated_at = ? WHERE id = ?", (iso_now(), workflow_id))
+            return self._workflow_row(workflow_id)
+
+    def list_runs(
+        self,
+        *,
+        customer_id: str | None,
+        workflow_id: str | None,
+        status: str | None,
+        since: str | None,
+        until: str | None,
+        limit: int,
+    ) -> list[Record]:
+        """Runs matching the filters (``started_at`` within [since, until]), newest first, with totals."""
+        ids = self._conn.execute(
+            "SELECT id FROM runs WHERE (?1 IS NULL OR customer_id = ?1) AND (?2 IS NULL OR workflow_id = ?2)"
+            " AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR started_at >= ?4)"
+            " AND (?5 IS NULL OR started_at <= ?5) ORDER BY rowid DESC LIMIT ?6",
+            (customer_id, workflow_id, status, since, until, limit),
+        ).fetchall()
+        return [self.run(row["id"]) for row in ids]
+
     def start_run(self, fields: Record) -> Record:
         """Create a PENDING run of an existing workflow for an existing customer."""
         with self._write():

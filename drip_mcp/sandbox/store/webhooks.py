@@ -8,11 +8,13 @@ reads them with `due_deliveries` and stores each attempt with `record_attempt`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
-from drip_mcp.sandbox.errors import not_found
-from drip_mcp.sandbox.store.base import Record, StoreBase, iso_now, new_id
+from drip_mcp.sandbox.errors import ApiError, not_found
+from drip_mcp.sandbox.store.base import Record, StoreBase, _dump, iso_now, new_id
 
-__all__ = ["WebhooksMixin"]
+__all__ = ["WebhooksMixin", "passes_filters"]
 
 
 class WebhooksMixin(StoreBase):
@@ -26,6 +28,7 @@ class WebhooksMixin(StoreBase):
         description TEXT,
         secret TEXT NOT NULL,
         is_active INTEGER NOT NULL DEFAULT 1,
+        filters TEXT,
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL
     );
@@ -46,16 +49,72 @@ class WebhooksMixin(StoreBase):
     CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
     """
 
-    def create_webhook(self, *, url: str, events: list[str], description: str | None, secret: str) -> Record:
+    def _seed(self) -> None:
+        super()._seed()
+        # Databases made before ``filters`` existed get the column (CREATE TABLE IF NOT EXISTS keeps old tables).
+        columns = {row["name"] for row in self._conn.execute("PRAGMA table_info(webhooks)")}
+        if "filters" not in columns:
+            with self._write() as conn:
+                conn.execute("ALTER TABLE webhooks ADD COLUMN filters TEXT")
+
+    def create_webhook(
+        self,
+        *,
+        url: str,
+        events: list[str],
+        description: str | None,
+        secret: str,
+        filters: Record | None = None,
+    ) -> Record:
         """Register a webhook endpoint."""
         webhook_id, now = new_id(), iso_now()
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO webhooks (id, url, events, description, secret, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (webhook_id, url, json.dumps(events), description, secret, now, now),
+                "INSERT INTO webhooks (id, url, events, description, secret, filters, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (webhook_id, url, json.dumps(events), description, secret, _dump(filters), now, now),
             )
         return self.webhook(webhook_id)
+
+    def update_webhook(self, webhook_id: str, changes: Record) -> Record:
+        """Apply `changes` (url, events, description, is_active, filters; None clears) to a webhook."""
+        encoders: dict[str, Callable[[Any], Any]] = {"events": json.dumps, "filters": _dump, "is_active": int}
+        with self._write() as conn:
+            self.webhook(webhook_id)
+            for column, value in changes.items():
+                assert column in ("url", "events", "description", "is_active", "filters")
+                encoded = value if value is None or column not in encoders else encoders[column](value)
+                conn.execute(f"UPDATE webhooks SET {column} = ? WHERE id = ?", (encoded, webhook_id))  # noqa: S608
+            conn.execute("UPDATE webhooks SET updated_at = ? WHERE id = ?", (iso_now(), webhook_id))
+        return self.webhook(webhook_id)
+
+    def webhook_deliveries(self, webhook_id: str, *, limit: int) -> list[Record]:
+        """The webhook's deliveries, newest first (404 if the webhook is unknown)."""
+        self.webhook(webhook_id)
+        return self._all(
+            "SELECT * FROM deliveries WHERE webhook_id = ? ORDER BY rowid DESC LIMIT ?", (webhook_id, limit)
+        )
+
+    def webhook_delivery(self, webhook_id: str, delivery_id: str) -> Record:
+        """One delivery of the webhook (404 if either is unknown or they do not belong together)."""
+        self.webhook(webhook_id)
+        delivery = self.delivery(delivery_id)
+        if delivery["webhook_id"] != webhook_id:
+            raise not_found("Delivery", delivery_id)
+        return delivery
+
+    def claim_for_retry(self, webhook_id: str, delivery_id: str) -> Record:
+        """Mark a finished delivery SENDING for a manual retry; 409 while it is still pending or sending."""
+        with self._write() as conn:
+            delivery = self.webhook_delivery(webhook_id, delivery_id)
+            if delivery["status"] not in ("DELIVERED", "FAILED"):
+                raise ApiError(
+                    409,
+                    "DELIVERY_IN_PROGRESS",
+                    f"Delivery {delivery_id} is {delivery['status']}: only DELIVERED or FAILED ones can be retried",
+                )
+            conn.execute("UPDATE deliveries SET status = 'SENDING' WHERE id = ?", (delivery_id,))
+        return self.delivery(delivery_id)
 
     def webhook(self, webhook_id: str) -> Record:
         """The webhook with its delivery stats (404 if unknown)."""
@@ -155,3 +214,20 @@ class WebhooksMixin(StoreBase):
                 " next_attempt_at = ?, last_attempt_at = ? WHERE id = ?",
                 (status, response_code, error_message, next_attempt_at, iso_now(), delivery_id),
             )
+
+
+def passes_filters(filters_json: str | None, data: Record) -> bool:
+    """Whether an event's `data` passes a webhook's ``filters`` (all given criteria must match).
+
+    ``usageTypes`` is matched against ``data.usageType``, ``customerIds``
+    against ``data.customerId`` and ``severities`` against ``data.severity``;
+    a criterion is skipped for an event that does not carry that field.
+    """
+    if not filters_json:
+        return True
+    filters = json.loads(filters_json)
+    for criterion, field in (("usageTypes", "usageType"), ("customerIds", "customerId"), ("severities", "severity")):
+        wanted = filters.get(criterion)
+        if wanted and data.get(field) is not None and data[field] not in wanted:
+            return False
+    return True
