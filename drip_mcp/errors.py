@@ -10,6 +10,7 @@ DripError                        code, message, status, retryable, hint
 ├── ConfirmationError            CONFIRMATION_REQUIRED / _DECLINED / _INVALID
 ├── DripConnectionError          NETWORK_ERROR: no answer from Drip
 │   └── DripTimeoutError         TIMEOUT
+├── InvalidResponseError         INVALID_RESPONSE: a 2xx body we could not read
 └── APIStatusError               Drip answered with an HTTP error
     ├── BadRequestError          400
     ├── AuthenticationError      401
@@ -19,7 +20,7 @@ DripError                        code, message, status, retryable, hint
     ├── ConflictError            409 (existing id)
     ├── UnprocessableEntityError 422 (per-field details)
     ├── RateLimitError           429 (retry_after)
-    └── InternalServerError      5xx
+    └── InternalServerError      5xx (retry_after)
 ```
 
 `str(exc)` is written for the agent that reads it: what failed and what to do
@@ -32,6 +33,7 @@ text is scrubbed of secrets.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -47,6 +49,7 @@ __all__ = [
     "DripTimeoutError",
     "InternalServerError",
     "InvalidInputError",
+    "InvalidResponseError",
     "MetadataPolicyError",
     "NotFoundError",
     "PaymentRequiredError",
@@ -199,6 +202,24 @@ class DripTimeoutError(DripConnectionError):
     default_code = "TIMEOUT"
 
 
+class InvalidResponseError(DripError):
+    """Drip answered 2xx with a body that is not the documented shape.
+
+    On a write the request reached Drip and may have been applied: `DripClient` marks it
+    retryable with a hint to retry with the same idempotency key (a replay returns the original).
+    """
+
+    default_code = "INVALID_RESPONSE"
+
+
+def _retry_hint(retry_after: float | None) -> str:
+    """``Wait 30 s (until 2026-05-01T12:00:30Z), then retry with the same idempotency_key.``"""
+    if retry_after is None:
+        return "Wait a few seconds, then retry with the same idempotency_key."
+    until = datetime.now(timezone.utc) + timedelta(seconds=min(retry_after, 10**9))
+    return f"Wait {retry_after:g} s (until {until:%Y-%m-%dT%H:%M:%SZ}), then retry with the same idempotency_key."
+
+
 class APIStatusError(DripError):
     """Drip answered with an HTTP error status."""
 
@@ -294,16 +315,24 @@ class RateLimitError(APIStatusError):
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
         if self.hint is None:
-            wait = f"{retry_after:g} s" if retry_after is not None else "a few seconds"
-            self.hint = f"Wait {wait}, then retry with the same idempotency_key."
+            self.hint = _retry_hint(retry_after)
 
     def extra(self) -> dict[str, Any]:
         return {"retry_after": self.retry_after} if self.retry_after is not None else {}
 
 
 class InternalServerError(APIStatusError):
-    """5xx: Drip failed; safe to retry with the same idempotency key."""
+    """5xx: Drip failed; safe to retry with the same idempotency key (after `retry_after` s when given)."""
 
     default_code = "SERVER_ERROR"
     default_hint = "Retry later with the same idempotency_key."
     retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        if retry_after is not None and kwargs.get("hint") is None:
+            kwargs["hint"] = _retry_hint(retry_after)
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+    def extra(self) -> dict[str, Any]:
+        return {"retry_after": self.retry_after} if self.retry_after is not None else {}

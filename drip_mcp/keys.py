@@ -8,7 +8,10 @@ manage webhooks. The mode (live/test) is part of the prefix.
 The raw key lives in exactly one place, `ApiKey`, and leaves it only through
 `ApiKey.reveal()` (called by the HTTP client to build the ``Authorization``
 header). ``repr()``, ``str()`` and f-strings show the masked form
-``sk_test_…9f3a``.
+``sk_test_…9f3a`` (the one masking rule, `drip_mcp.masking`).
+
+A malformed key is refused with `key_format_problem`'s words, which say what a
+valid key looks like and never repeat the key.
 """
 
 from __future__ import annotations
@@ -18,11 +21,35 @@ import hashlib
 import re
 
 from drip_mcp.errors import ConfigurationError
+from drip_mcp.masking import mask_key
 
-__all__ = ["KEY_FORMAT_HINT", "ApiKey", "KeyMode", "KeyType", "mask_key"]
+__all__ = ["KEY_FORMAT_HINT", "ApiKey", "KeyMode", "KeyType", "key_format_problem", "mask_key"]
 
 KEY_FORMAT_HINT = "expected pk_live_..., pk_test_..., sk_live_... or sk_test_... followed by at least 8 characters"
 _KEY_RE = re.compile(r"(?P<type>pk|sk)_(?P<mode>live|test)_[A-Za-z0-9_-]{8,}")
+_PREFIX_RE = re.compile(r"(?:pk|sk)_(?:live|test)_")
+_REST_RE = re.compile(r"[A-Za-z0-9_-]*")
+_MIN_REST = 8
+
+
+def key_format_problem(raw: str) -> str | None:
+    """What is wrong with `raw` as a Drip key, in words that never repeat it; None for a valid key.
+
+    With a valid prefix the words name it and what must follow, e.g. "after pk_test_ it needs at
+    least 8 of A-Z a-z 0-9 _ -, e.g. pk_test_local_dev_key (it has 3 characters)".
+    """
+    if _KEY_RE.fullmatch(raw):
+        return None
+    prefix = _PREFIX_RE.match(raw)
+    if prefix is None:
+        return KEY_FORMAT_HINT
+    head = prefix.group(0)
+    rest = raw[len(head) :]
+    if not _REST_RE.fullmatch(rest):
+        found = "it has characters outside that set"
+    else:
+        found = f"it has {len(rest)} character{'' if len(rest) == 1 else 's'}"
+    return f"after {head} it needs at least {_MIN_REST} of A-Z a-z 0-9 _ -, e.g. {head}local_dev_key ({found})"
 
 
 class KeyType(str, enum.Enum):
@@ -43,14 +70,6 @@ class KeyMode(str, enum.Enum):
     LIVE = "live"
 
 
-def mask_key(raw: str) -> str:
-    """Mask anything key-like for display: ``sk_test_…9f3a``; short strings become ``…``."""
-    head = raw[:8] if raw[:3] in ("pk_", "sk_") else raw[:3]
-    if len(raw) <= len(head) + 4:
-        return "…"
-    return f"{head}…{raw[-4:]}"
-
-
 class ApiKey:
     """A validated Drip API key that never shows itself in full by accident."""
 
@@ -59,8 +78,10 @@ class ApiKey:
     def __init__(self, raw: str) -> None:
         match = _KEY_RE.fullmatch(raw.strip())
         if match is None:
-            shown = mask_key(raw.strip()) if raw.strip() else "an empty value"
-            raise ConfigurationError(f"DRIP_API_KEY is malformed ({shown}): {KEY_FORMAT_HINT}")
+            problem = key_format_problem(raw.strip()) if raw.strip() else "it is empty"
+            if problem != KEY_FORMAT_HINT:
+                problem = f"{problem}; {KEY_FORMAT_HINT}"
+            raise ConfigurationError(f"DRIP_API_KEY is malformed: {problem}")
         self._raw = match.group(0)
         self.type = KeyType.PUBLIC if match.group("type") == "pk" else KeyType.SECRET
         self.mode = KeyMode.LIVE if match.group("mode") == "live" else KeyMode.TEST

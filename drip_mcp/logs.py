@@ -2,8 +2,9 @@
 
 stdout belongs to the MCP stdio transport; a stray log line there would corrupt
 the protocol, so everything goes to stderr. The filter replaces any secret it
-was told about (the API key, the HTTP bearer token) with its masked form, as a
-last line of defence behind the rule that secrets are never logged at all.
+was told about (the API key, the HTTP bearer token) with its masked form, in any
+case and in partial echoes (the rule is `drip_mcp.masking`'s), as a last line of
+defence behind the rule that secrets are never logged at all.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import sys
 from collections.abc import Iterable
 
-from drip_mcp.keys import mask_key
+from drip_mcp.masking import SecretMasker
 
 __all__ = ["SecretMaskingFilter", "configure_logging"]
 
@@ -24,20 +25,16 @@ class SecretMaskingFilter(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._secrets = {s: mask_key(s) for s in secrets if s}
+        self._masker = SecretMasker(secrets)
 
     def add(self, secret: str) -> None:
-        if secret:
-            self._secrets[secret] = mask_key(secret)
+        self._masker.add(secret)
 
     def _mask(self, text: str) -> str:
-        for secret, shown in self._secrets.items():
-            if secret in text:
-                text = text.replace(secret, shown)
-        return text
+        return self._masker.mask_text(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
+        if not self._masker:
             return True
         message = record.getMessage()
         masked = self._mask(message)

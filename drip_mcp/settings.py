@@ -16,6 +16,7 @@ missing.
 | base_url         | --base-url           | DRIP_API_URL, DRIP_BASE_URL | https://api.drippay.dev/v1 |
 | timeout          | --timeout            | DRIP_TIMEOUT             | 30 s                          |
 | max_retries      | --max-retries        | DRIP_MAX_RETRIES         | 3                             |
+| call_deadline    | (derived)            | (derived)                | timeout × (max_retries + 1)   |
 | surface          | --surface            | DRIP_SURFACE             | core                          |
 | toolsets         | --toolsets           | DRIP_TOOLSETS            | all                           |
 | tools            | --tools              | DRIP_TOOLS               | all                           |
@@ -50,6 +51,7 @@ from drip_mcp.keys import KEY_FORMAT_HINT, ApiKey
 __all__ = [
     "AUTH_TOKEN_ENV",
     "DEFAULT_BASE_URL",
+    "DEFAULT_CALL_DEADLINE",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
     "LOG_LEVEL_ENV",
@@ -60,6 +62,7 @@ __all__ = [
     "Settings",
     "WorkerEnvironment",
     "auth_token_from_env",
+    "call_deadline",
     "normalize_base_url",
     "resolve_state_dir",
 ]
@@ -67,6 +70,14 @@ __all__ = [
 DEFAULT_BASE_URL = "https://api.drippay.dev/v1"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 3
+
+
+def call_deadline(timeout: float, max_retries: int) -> float:
+    """Seconds one logical Drip call may take, all attempts and waits: ``timeout × (max_retries + 1)``."""
+    return timeout * (max_retries + 1)
+
+
+DEFAULT_CALL_DEADLINE = call_deadline(DEFAULT_TIMEOUT, DEFAULT_MAX_RETRIES)  # 120 s
 APP_DIR_NAME = "drip-mcp"
 # HTTP: the shared bearer token, and what `drip-mcp --workers N` passes to its worker processes.
 AUTH_TOKEN_ENV = "DRIP_MCP_AUTH_TOKEN"  # noqa: S105 - the variable's name, not a token
@@ -183,6 +194,11 @@ class Settings:
     state_dir: Path = field(default_factory=lambda: resolve_state_dir({}))
     sandbox_faults: Mapping[str, str] = field(default_factory=dict)
     sandbox_webhook_hosts: tuple[str, ...] = ()
+
+    @property
+    def call_deadline(self) -> float:
+        """Seconds one logical Drip call may take (`call_deadline` of `timeout` and `max_retries`)."""
+        return call_deadline(self.timeout, self.max_retries)
 
     @property
     def sandbox_db_path(self) -> Path:

@@ -85,7 +85,7 @@ def test_mask_key_shapes() -> None:
     assert mask_key("pk_live_abcdefgh") == "pk_live_…efgh"
     assert mask_key("short") == "…"
     assert mask_key("") == "…"
-    assert mask_key("whsec_0123456789abcdef") == "whs…cdef"
+    assert mask_key("whsec_0123456789abcdef") == "whsec_…cdef"  # one display rule: the webhook tools show it so
 
 
 def test_keys_compare_by_value_and_hash_consistently() -> None:
@@ -97,3 +97,32 @@ def test_keys_compare_by_value_and_hash_consistently() -> None:
     assert hash(a) == hash(b)
     assert a != c
     assert a != f"pk_test_{SECRET_TAIL}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "head", "found"),
+    [
+        ("pk_test_abc", "pk_test_", "it has 3 characters"),
+        ("sk_live_abcdefg", "sk_live_", "it has 7 characters"),
+        ("pk_test_abc def ghi", "pk_test_", "characters outside that set"),
+        ("sk_test_Zq81xWm4Kd7L!", "sk_test_", "characters outside that set"),
+    ],
+)
+def test_valid_prefix_with_a_bad_rest_says_exactly_what_a_valid_key_looks_like(raw: str, head: str, found: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        ApiKey(raw)
+
+    message = str(info.value)
+    assert f"after {head} it needs at least 8 of A-Z a-z 0-9 _ -, e.g. {head}local_dev_key" in message
+    assert found in message
+    assert raw not in message
+    assert raw[8:] not in message
+
+
+def test_settings_with_a_too_short_sandbox_key_says_what_a_valid_key_looks_like() -> None:
+    from drip_mcp.settings import Settings
+
+    with pytest.raises(ConfigurationError) as info:
+        Settings.load({"DRIP_API_KEY": "pk_test_abc"})
+    assert "after pk_test_ it needs at least 8 of A-Z a-z 0-9 _ -, e.g. pk_test_local_dev_key" in str(info.value)
+    assert "pk_test_abc" not in str(info.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -79,3 +80,25 @@ def test_configure_logging_writes_masked_records_to_stderr_only(capsys: pytest.C
     assert captured.out == ""
     assert "sending with sk_live_…9f3a" in captured.err
     assert SECRET not in captured.err
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        pytest.param(SECRET.upper(), id="upper-case"),
+        pytest.param(SECRET[:8] + SECRET[8:].swapcase(), id="mixed-case"),
+        pytest.param(SECRET[:20], id="20-char-prefix"),
+        pytest.param(SECRET[:-2], id="tail-cut"),
+        pytest.param(f"key={SECRET}&x=1", id="glued"),
+        pytest.param(TOKEN.upper(), id="bearer-token-upper"),
+    ],
+)
+def test_filter_masks_secrets_in_any_case_and_partial_echoes(echo: str) -> None:
+    record = make_record("upstream said %s", json.dumps({"error": "bad key", "details": [{"message": echo}]}))
+    SecretMaskingFilter([SECRET, TOKEN]).filter(record)
+
+    folded = record.getMessage().lower()
+    for secret in (SECRET, TOKEN):
+        body = secret[8:] if secret.startswith("sk_") else secret
+        for start in range(len(body) - 12 + 1):
+            assert body[start : start + 12].lower() not in folded

@@ -6,12 +6,16 @@ It owns four policies, each in one place:
   with the key type it needs. A public (``pk_``) key on a secret-only endpoint
   raises `PublicKeyNotAllowedError` before any request is built.
 * **Retries.** `drip_mcp.api.retrying` decides what is retried and how long to
-  wait; this module only loops.
+  wait, within one deadline per logical call (`DripClient.deadline`); this
+  module only loops and keeps the clock.
 * **Idempotency.** Every mutating call carries ``idempotencyKey`` in its JSON
   body. A caller's key is used verbatim; otherwise one is made once per logical
   call, before the retry loop, reused by every attempt and returned in `Reply`.
 * **Errors.** httpx2 exceptions and HTTP error statuses become `DripError`s at
-  one boundary (`_translate_transport_errors` and `error_from_response`).
+  one boundary (`_translate_transport_errors` and `error_from_response`). Every
+  error that leaves a logical call passes one exit (`DripClient._sealed`): it
+  carries the call's idempotency key (a write's errors always do) and no echo
+  of the API key (`drip_mcp.masking`).
 
 Durable writes (``durable=True``) are handed to the `DurableSend` the client
 was built with (`drip_mcp.api.durable.OutboxSender`), which stores them before
@@ -27,9 +31,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -42,8 +46,8 @@ from drip_mcp.api import models as m
 from drip_mcp.api.endpoints import ENDPOINTS, Endpoint, matches_route, path_segment
 from drip_mcp.api.retrying import (
     RetryPolicy,
-    backoff_delay,
     is_retryable_status,
+    next_delay,
     parse_retry_after,
     sleeping_enabled,
 )
@@ -60,12 +64,15 @@ from drip_mcp.api.wire import (
 from drip_mcp.errors import (
     ConfigurationError,
     DripConnectionError,
+    DripError,
     DripTimeoutError,
     InvalidInputError,
+    InvalidResponseError,
     PublicKeyNotAllowedError,
 )
 from drip_mcp.keys import ApiKey, KeyType
-from drip_mcp.settings import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, Settings
+from drip_mcp.masking import SecretMasker
+from drip_mcp.settings import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, Settings, call_deadline
 
 __all__ = ["DripClient", "DurableSend", "Page", "PreparedRequest", "Reply", "new_http_client"]
 
@@ -73,6 +80,12 @@ logger = logging.getLogger("drip_mcp.api.client")
 
 USER_AGENT = f"drip-mcp/{__version__}"
 T = TypeVar("T", bound=BaseModel)
+R = TypeVar("R")
+
+WRITE_MAY_HAVE_LANDED_HINT = (
+    "Drip answered, but its reply could not be read, so the write may have been applied. "
+    "Retry with the same idempotency_key: Drip then returns the original result instead of applying it twice."
+)
 
 
 @dataclass(frozen=True)
@@ -137,7 +150,10 @@ class DripClient:
     it is given; `DripClient.from_settings` takes everything from `Settings`.
     Pass ``transport`` (``httpx2.MockTransport``, the sandbox's transport) in
     tests, or ``http`` to share one pool between several clients; ``durable``
-    stores ``durable=True`` writes before they are sent (an outbox).
+    stores ``durable=True`` writes before they are sent (an outbox). ``sleep``
+    and ``clock`` (monotonic seconds) are injectable so tests can record waits
+    and move time. One logical call lasts at most `deadline` seconds:
+    ``retry.deadline``, else ``timeout × (retry.max_retries + 1)``.
     """
 
     def __init__(
@@ -151,6 +167,7 @@ class DripClient:
         http: httpx2.AsyncClient | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         durable: DurableSend | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._key = api_key
         self.base_url = base_url.rstrip("/")
@@ -161,6 +178,11 @@ class DripClient:
         self._timeout, self._transport = timeout, transport
         self._auth = {"Authorization": f"Bearer {api_key.reveal()}"}
         self._sleep = sleep
+        self._clock = clock
+        self.deadline = (
+            self.retry.deadline if self.retry.deadline is not None else call_deadline(timeout, self.retry.max_retries)
+        )
+        self._masker = SecretMasker([api_key.reveal()])
         self.durable = durable
 
     @classmethod
@@ -236,25 +258,74 @@ class DripClient:
         With ``durable=True`` a mutating call goes through the client's `DurableSend` (stored first;
         see `drip_mcp.api.durable`), which may raise `Queued` instead of a retryable error.
         """
+        return await self._call(
+            endpoint,
+            _as_is,
+            path_params=path_params,
+            params=params,
+            body=body,
+            idempotency_key=idempotency_key,
+            durable=durable,
+        )
+
+    async def _call(
+        self,
+        endpoint: Endpoint | str,
+        parse: Callable[[Any], R],
+        *,
+        path_params: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        durable: bool = False,
+    ) -> tuple[R, str | None]:
+        """`request`, with the reply parsed by `parse` inside the call, so its errors carry the key too."""
         ep = ENDPOINTS[endpoint] if isinstance(endpoint, str) else endpoint
         if not self.allows(ep):
             raise PublicKeyNotAllowedError(ep.name)
-        key: str | None = None
-        content: bytes | None = None
-        if ep.mutating:
-            key = idempotency_key or new_idempotency_key(ep.key_prefix)
-            content = encode_body({**(body or {}), "idempotencyKey": key})
-        path = ep.path.format_map({k: path_segment(v) for k, v in (path_params or {}).items()})
-        url = (self.root_url if ep.name == "health" else self.base_url) + path
-        query = {to_camel(k): query_value(v) for k, v in (params or {}).items() if v is not None}
-        headers = {**self._auth, "Content-Type": "application/json"} if content is not None else self._auth
+        key = (idempotency_key or new_idempotency_key(ep.key_prefix)) if ep.mutating else None
+        with self._sealed(key):
+            content = encode_body({**(body or {}), "idempotencyKey": key}) if key is not None else None
+            path = ep.path.format_map({k: path_segment(v) for k, v in (path_params or {}).items()})
+            url = (self.root_url if ep.name == "health" else self.base_url) + path
+            query = {to_camel(k): query_value(v) for k, v in (params or {}).items() if v is not None}
+            headers = {**self._auth, "Content-Type": "application/json"} if content is not None else self._auth
 
-        async def send() -> Any:
-            return await self._send(ep, url, content, query, headers, key, self.retry.max_retries)
+            async def send() -> Any:
+                return await self._send(ep, url, content, query, headers, key, self.retry.max_retries)
 
-        if durable and self.durable is not None and key is not None and content is not None:
-            return await self.durable(PreparedRequest(ep, path, content, key), send), key
-        return await send(), key
+            if durable and self.durable is not None and key is not None and content is not None:
+                data = await self.durable(PreparedRequest(ep, path, content, key), send)
+            else:
+                data = await send()
+            return parse(data), key
+
+    @contextmanager
+    def _sealed(self, key: str | None) -> Iterator[None]:
+        """The one exit for a logical call's errors: they carry its idempotency key and no echo of a secret.
+
+        An unreadable reply to a write (`InvalidResponseError`) is retryable: the write may have
+        been applied, and a retry with the same key returns the original result.
+        """
+        try:
+            yield
+        except DripError as exc:
+            if key is not None:
+                if exc.idempotency_key is None:
+                    exc.idempotency_key = key
+                if isinstance(exc, InvalidResponseError):
+                    exc.retryable = True
+                    exc.hint = WRITE_MAY_HAVE_LANDED_HINT
+            self._mask_error(exc)
+            raise
+
+    def _mask_error(self, exc: DripError) -> None:
+        masked = self._masker.mask_text(exc.message)
+        if masked != exc.message:
+            exc.message = masked
+            exc.args = (masked,)
+        exc.details = self._masker.mask(exc.details)
+        exc.body = self._masker.mask(exc.body)
 
     async def replay(self, *, endpoint: str, path: str, body: bytes) -> Any:
         """One attempt (no retries) at a stored outbox request; return the parsed body."""
@@ -265,7 +336,8 @@ class DripClient:
             raise InvalidInputError(f"stored path {path!r} does not match {ep.name}")
         key = json.loads(body).get("idempotencyKey")
         headers = {**self._auth, "Content-Type": "application/json"}
-        return await self._send(ep, self.base_url + path, body, {}, headers, key, 0)
+        with self._sealed(key if isinstance(key, str) else None):
+            return await self._send(ep, self.base_url + path, body, {}, headers, key, 0)
 
     async def _send(
         self,
@@ -277,20 +349,27 @@ class DripClient:
         key: str | None,
         max_retries: int,
     ) -> Any:
-        """The retry loop: one request, retried on network errors, 429 and 5xx; the parsed body."""
+        """The retry loop: one request, retried on network errors, 429 and 5xx, within the deadline; the body."""
+        policy = self.retry if max_retries == self.retry.max_retries else replace(self.retry, max_retries=max_retries)
+        deadline = self._clock() + self.deadline
         attempt = 0
         while True:
             started = time.perf_counter()
             try:
                 async with _translate_transport_errors(ep):
-                    response = await self.http.request(
-                        ep.method, url, content=content, params=query or None, headers=headers
+                    with anyio.move_on_after(max(deadline - self._clock(), 0.0)) as scope:
+                        response = await self.http.request(
+                            ep.method, url, content=content, params=query or None, headers=headers
+                        )
+                if scope.cancelled_caught:
+                    raise DripTimeoutError(
+                        f"Drip did not answer {ep.name} within the call's deadline ({self.deadline:g} s)"
                     )
             except DripConnectionError as exc:
                 exc.idempotency_key = key
-                if attempt >= max_retries:
+                delay = next_delay(policy, attempt, None, deadline - self._clock())
+                if delay is None:
                     raise
-                delay = backoff_delay(self.retry, attempt)
                 logger.debug("%s %s failed (%s); retry %d in %.3fs", ep.method, ep.path, exc.code, attempt + 1, delay)
             else:
                 logger.debug(
@@ -303,9 +382,14 @@ class DripClient:
                 data = parse_body(response)
                 if response.status_code < 400:
                     return data
-                data = _mask_secret(data, self._key.reveal(), self._key.masked)
+                data = self._masker.mask(data)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"), data)
-                if attempt >= max_retries or not is_retryable_status(response.status_code):
+                delay = (
+                    next_delay(policy, attempt, retry_after, deadline - self._clock())
+                    if is_retryable_status(response.status_code)
+                    else None
+                )
+                if delay is None:
                     raise error_from_response(
                         response.status_code,
                         data,
@@ -313,7 +397,6 @@ class DripClient:
                         retry_after=retry_after,
                         idempotency_key=key,
                     )
-                delay = backoff_delay(self.retry, attempt, retry_after)
                 logger.debug(
                     "%s %s -> %d; retry %d in %.3fs",
                     ep.method,
@@ -329,12 +412,11 @@ class DripClient:
                 await self._sleep(0)
 
     async def _get(self, endpoint: str, model: type[T], **kw: Any) -> T:
-        data, _ = await self.request(endpoint, **kw)
-        return parse_model(model, data, endpoint)
+        return (await self._call(endpoint, _parser(model, endpoint), **kw))[0]
 
     async def _page(self, endpoint: str, model: type[T], params: Mapping[str, Any]) -> Page[T]:
-        data, _ = await self.request(endpoint, params=params)
-        return parse_model(Page[model], data, endpoint)  # type: ignore[valid-type]
+        page: type[Page[T]] = Page[model]  # type: ignore[valid-type]
+        return (await self._call(endpoint, _parser(page, endpoint), params=params))[0]
 
     async def _post(
         self,
@@ -345,11 +427,16 @@ class DripClient:
         path_params: Mapping[str, str] | None = None,
         durable: bool = False,
     ) -> Reply[T]:
-        data, key = await self.request(
-            endpoint, body=body, idempotency_key=idempotency_key, path_params=path_params, durable=durable
+        data, key = await self._call(
+            endpoint,
+            _parser(model, endpoint),
+            body=body,
+            idempotency_key=idempotency_key,
+            path_params=path_params,
+            durable=durable,
         )
         assert key is not None
-        return Reply(parse_model(model, data, endpoint), key)
+        return Reply(data, key)
 
     # --- status -------------------------------------------------------------------------------
 
@@ -654,11 +741,13 @@ class DripClient:
     ) -> tuple[Reply[m.Webhook], m.WebhookSecret]:
         """Create a webhook and return its one-time ``whsec_`` secret separately from the model."""
         body = to_wire({"url": url, "events": events, "description": description})
-        data, key = await self.request("create_webhook", body=body, idempotency_key=idempotency_key)
+
+        def parse(data: Any) -> tuple[m.Webhook, m.WebhookSecret]:
+            return parse_model(m.Webhook, data, "create_webhook"), parse_model(m.WebhookSecret, data, "create_webhook")
+
+        (webhook, secret), key = await self._call("create_webhook", parse, body=body, idempotency_key=idempotency_key)
         assert key is not None
-        return Reply(parse_model(m.Webhook, data, "create_webhook"), key), parse_model(
-            m.WebhookSecret, data, "create_webhook"
-        )
+        return Reply(webhook, key), secret
 
     async def list_webhooks(self) -> Page[m.Webhook]:
         return await self._page("list_webhooks", m.Webhook, {})
@@ -680,12 +769,14 @@ class DripClient:
         )
 
 
-def _mask_secret(value: Any, secret: str, masked: str) -> Any:
-    """`value` with every occurrence of `secret` replaced (error bodies may echo the key)."""
-    if isinstance(value, str):
-        return value.replace(secret, masked) if secret in value else value
-    if isinstance(value, dict):
-        return {k: _mask_secret(v, secret, masked) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_secret(v, secret, masked) for v in value]
-    return value
+def _as_is(data: Any) -> Any:
+    return data
+
+
+def _parser(model: type[T], endpoint: str) -> Callable[[Any], T]:
+    """Parse a reply into `model` (`parse_model`), as `DripClient._call` runs it."""
+
+    def parse(data: Any) -> T:
+        return parse_model(model, data, endpoint)
+
+    return parse

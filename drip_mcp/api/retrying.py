@@ -11,6 +11,17 @@ exponential backoff ``base * 2**n`` capped at `RetryPolicy.max_delay`, with
 "equal jitter" (half fixed, half random) so that a fleet of agents does not
 retry in lockstep.
 
+One deadline per call: a logical call (every attempt and every wait) never
+runs past its budget, `RetryPolicy.deadline` seconds, by default
+``settings.call_deadline(timeout, max_retries)`` = timeout × (max_retries + 1)
+(`drip_mcp.settings.DEFAULT_CALL_DEADLINE`, 120 s with the defaults). The
+client measures what is left (`remaining`) and asks `next_delay`, which ends the
+call at once (returns None) when the retries are used up, when the server's
+``Retry-After`` is not shorter than what is left (the error then carries
+``retry_after`` so the caller knows when to come back), or when a backoff wait
+would use up the rest of the budget. An attempt in flight is cut off at the
+deadline too.
+
 Tests switch real sleeping off with `set_testing(True)`; the computed delays
 are unchanged, so they can still be asserted.
 """
@@ -32,6 +43,7 @@ __all__ = [
     "RetryPolicy",
     "backoff_delay",
     "is_retryable_status",
+    "next_delay",
     "parse_retry_after",
     "set_testing",
     "sleeping_enabled",
@@ -54,12 +66,17 @@ def sleeping_enabled() -> bool:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How many times to retry and how long to wait. Times in seconds."""
+    """How many times to retry and how long to wait. Times in seconds.
+
+    ``deadline``: the budget of one logical call; None lets the client derive it from its
+    timeout (`drip_mcp.settings.call_deadline`).
+    """
 
     max_retries: int = DEFAULT_MAX_RETRIES
     base_delay: float = 0.25
     max_delay: float = 8.0
     max_retry_after: float = 60.0
+    deadline: float | None = None
 
 
 def is_retryable_status(status: int) -> bool:
@@ -102,3 +119,24 @@ def backoff_delay(
         return min(retry_after, policy.max_retry_after)
     ceiling = min(policy.max_delay, policy.base_delay * 2.0**attempt)
     return ceiling / 2 + rand() * ceiling / 2
+
+
+def next_delay(
+    policy: RetryPolicy,
+    attempt: int,
+    retry_after: float | None,
+    remaining: float,
+    *,
+    rand: Callable[[], float] = random.random,
+) -> float | None:
+    """Seconds to wait before retry `attempt` (0-based), or None when the call must end now.
+
+    `remaining` is what is left of the call's deadline. None when the retries are used up,
+    when `retry_after` is not shorter than `remaining`, or when the wait would use up `remaining`.
+    """
+    if attempt >= policy.max_retries:
+        return None
+    if retry_after is not None and retry_after >= remaining:
+        return None
+    delay = backoff_delay(policy, attempt, retry_after, rand=rand)
+    return delay if delay < remaining else None

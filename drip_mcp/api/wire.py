@@ -24,9 +24,9 @@ from drip_mcp.errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
-    DripError,
     InternalServerError,
     InvalidInputError,
+    InvalidResponseError,
     NotFoundError,
     PaymentRequiredError,
     PermissionDeniedError,
@@ -112,9 +112,7 @@ def parse_model(model: type[T], data: Any, endpoint: str) -> T:
     try:
         return model.model_validate(data)
     except ValueError as exc:
-        raise DripError(
-            f"Drip returned an unexpected response to {endpoint}", code="INVALID_RESPONSE", body=data
-        ) from exc
+        raise InvalidResponseError(f"Drip returned an unexpected response to {endpoint}", body=data) from exc
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
@@ -174,7 +172,6 @@ def error_from_response(
     }
     if status == 429:
         return RateLimitError(message, retry_after=retry_after, **common)
-    cls = _STATUS_CLASSES.get(status)
-    if cls is None:
-        cls = InternalServerError if status >= 500 else APIStatusError
-    return cls(message, **common)
+    if status >= 500:
+        return InternalServerError(message, retry_after=retry_after, **common)
+    return _STATUS_CLASSES.get(status, APIStatusError)(message, **common)

@@ -16,13 +16,15 @@ import re
 from collections.abc import Callable
 from typing import NamedTuple
 
+from drip_mcp.masking import mask_key
+
 __all__ = ["REDACTED", "looks_sensitive", "scrub_text"]
 
 REDACTED = "[REDACTED]"
 
 # --------------------------------------------------------------------------- patterns
 
-# Kinds that become "first 8 + … + last 4" in scrub_text; everything else is [REDACTED].
+# Kinds shown as `drip_mcp.masking.mask_key` does ("sk_test_…9f3a") in scrub_text; everything else is [REDACTED].
 _PARTIAL_MASK_KINDS = frozenset({"drip_key"})
 _DRIP_KEY = 3  # index of the drip_key pattern in _PATTERNS
 
@@ -372,18 +374,14 @@ def _scrub_sub(m: re.Match[str]) -> str:
     if not _check(kind, text):
         return text
     if kind in _PARTIAL_MASK_KINDS:
-        return _partial_mask(text)
+        return mask_key(text)
     if f"v{i}" not in m.re.groupindex:
         return REDACTED
     secret = m.group(f"v{i}")
     # Keep the friendlier mask when the secret is itself a Drip key ("Bearer sk_test_…9f3a").
-    masked = _partial_mask(secret) if _rx().kinds[_DRIP_KEY].fullmatch(secret) else REDACTED
+    masked = mask_key(secret) if _rx().kinds[_DRIP_KEY].fullmatch(secret) else REDACTED
     start = m.start()
     return text[: m.start(f"v{i}") - start] + masked + text[m.end(f"v{i}") - start :]
-
-
-def _partial_mask(key: str) -> str:
-    return f"{key[:8]}…{key[-4:]}" if len(key) > 12 else REDACTED
 
 
 def scrub_text(text: str) -> str:

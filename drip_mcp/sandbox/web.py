@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from drip_mcp.keys import KEY_FORMAT_HINT, key_format_problem
 from drip_mcp.sandbox.errors import ApiError, FieldError
 from drip_mcp.sandbox.store import MICROS_PER_USDC
 
@@ -70,7 +71,10 @@ def _authenticate(request: Request, *, secret_only: bool) -> None:
     if _LIVE_KEY.match(key):
         raise ApiError(401, "UNAUTHORIZED", "The Drip sandbox accepts test keys only (pk_test_... or sk_test_...)")
     if not _TEST_KEY.match(key):
-        raise ApiError(401, "UNAUTHORIZED", "Invalid API key")
+        problem = key_format_problem(key) or "expected pk_test_... or sk_test_..."
+        if problem == KEY_FORMAT_HINT:
+            problem = "expected pk_test_... or sk_test_... followed by at least 8 of A-Z a-z 0-9 _ -"
+        raise ApiError(401, "UNAUTHORIZED", f"Invalid API key: {problem}")
     if secret_only and key.startswith("pk_"):
         raise ApiError(
             403,

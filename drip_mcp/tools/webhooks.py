@@ -20,6 +20,7 @@ from drip_mcp.api.models import Webhook
 from drip_mcp.api.wire import new_idempotency_key
 from drip_mcp.errors import NotFoundError
 from drip_mcp.keys import KeyType
+from drip_mcp.masking import mask_key
 from drip_mcp.paths import ensure_private_dir
 from drip_mcp.tools.base import IdempotencyKey, MutationResult, ToolInput, ToolOutput, ToolSpec, from_wire
 from drip_mcp.tools.context import ToolContext
@@ -36,8 +37,8 @@ RevealSecret = Annotated[
 
 
 def mask_secret(secret: str) -> str:
-    """``whsec_…a1b2``."""
-    return f"{secret[:6]}…{secret[-4:]}" if len(secret) > 14 else "…"
+    """``whsec_…a1b2`` (`drip_mcp.masking.mask_key`, the one display rule)."""
+    return mask_key(secret)
 
 
 def secret_path(directory: Path, webhook_id: str) -> Path:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 
@@ -35,6 +36,7 @@ from drip_mcp.errors import (
     UnprocessableEntityError,
 )
 from drip_mcp.keys import ApiKey, KeyType
+from drip_mcp.settings import DEFAULT_CALL_DEADLINE, Settings
 
 SK = "sk_test_Zq81xWm4Kd7Lp2Vn9f3a"
 PK = "pk_test_Yr72yXn5Le8Mq3Wo0g4b"
@@ -386,7 +388,8 @@ async def test_body_retry_after_is_honoured(sleeper: SleepRecorder) -> None:
 
 @pytest.mark.anyio
 async def test_retry_after_is_capped(sleeper: SleepRecorder) -> None:
-    handler = Recorder((429, {}, {"Retry-After": "3600"}), (200, CUSTOMER))
+    # 90 s fits in the call's 120 s deadline (3600 s would not: see test_retry_after_beyond_the_deadline_...).
+    handler = Recorder((429, {}, {"Retry-After": "90"}), (200, CUSTOMER))
     async with make_client(handler, sleeper) as client:
         await client.get_customer("cus_1")
 
@@ -723,8 +726,6 @@ def test_client_repr_is_masked() -> None:
 
 @pytest.mark.anyio
 async def test_from_settings_uses_base_url_and_max_retries() -> None:
-    from drip_mcp.settings import Settings
-
     retrying.set_testing(True)  # from_settings takes no `sleep`; testing mode makes it sleep(0)
     settings = Settings.load({"DRIP_API_KEY": SK, "DRIP_API_URL": "https://other.drip.test", "DRIP_MAX_RETRIES": "1"})
     handler = Recorder((500, {}))
@@ -735,3 +736,235 @@ async def test_from_settings_uses_base_url_and_max_retries() -> None:
 
     assert handler.count == 2
     assert str(handler.requests[0].url) == "https://other.drip.test/v1/customers"
+
+
+# --- every write error carries its idempotency key ------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_garbage_success_body_on_a_write_carries_the_key_and_is_retryable(sleeper: SleepRecorder) -> None:
+    handler = Recorder((200, b"<html>not json</html>"))
+    async with make_client(handler, sleeper) as client:
+        with pytest.raises(DripError) as info:
+            await client.track_usage(customer_id="cus_1", meter="tokens", quantity=Decimal("1"))
+
+    exc = info.value
+    assert exc.code == "INVALID_RESPONSE"
+    assert exc.idempotency_key == handler.bodies[0]["idempotencyKey"]
+    assert exc.to_dict()["idempotency_key"] == exc.idempotency_key
+    assert exc.retryable is True  # the write may have landed; a retry with the key replays it
+    assert exc.hint is not None
+    assert exc.idempotency_key is not None
+
+
+@pytest.mark.anyio
+async def test_garbage_success_body_keeps_the_callers_key_for_every_typed_write(sleeper: SleepRecorder) -> None:
+    handler = Recorder((200, {"unexpected": "shape"}))
+    async with make_client(handler, sleeper) as client:
+        with pytest.raises(DripError) as charge_info:
+            await client.charge(customer_id="cus_1", meter="tokens", quantity=Decimal("1"), idempotency_key="mine_1")
+        with pytest.raises(DripError) as webhook_info:
+            await client.create_webhook_with_secret(url="https://h.example/x", events=["*"], idempotency_key="mine_2")
+
+    assert (charge_info.value.code, charge_info.value.idempotency_key) == ("INVALID_RESPONSE", "mine_1")
+    assert (webhook_info.value.code, webhook_info.value.idempotency_key) == ("INVALID_RESPONSE", "mine_2")
+
+
+@pytest.mark.anyio
+async def test_garbage_success_body_on_a_read_carries_no_key_and_stays_not_retryable(sleeper: SleepRecorder) -> None:
+    handler = Recorder((200, {"unexpected": "shape"}))
+    async with make_client(handler, sleeper) as client:
+        with pytest.raises(DripError) as info:
+            await client.get_customer("cus_1")
+    assert info.value.idempotency_key is None
+    assert info.value.retryable is False
+
+
+@pytest.mark.anyio
+async def test_local_validation_error_after_the_key_was_minted_carries_it(sleeper: SleepRecorder) -> None:
+    handler = Recorder()
+    async with make_client(handler, sleeper) as client:
+        with pytest.raises(InvalidInputError) as too_precise:
+            await client.track_usage(
+                customer_id="cus_1", meter="tokens", quantity=Decimal("0.1000000000000000000001"), idempotency_key="k1"
+            )
+        with pytest.raises(InvalidInputError) as bad_path:
+            await client.end_run("../etc", status="COMPLETED", idempotency_key="k2")
+        with pytest.raises(InvalidInputError) as generated:
+            await client.charge(customer_id="cus_1", meter="tokens", quantity=Decimal("Infinity"))
+
+    assert handler.count == 0
+    assert too_precise.value.idempotency_key == "k1"
+    assert bad_path.value.idempotency_key == "k2"
+    assert generated.value.idempotency_key is not None
+
+
+@pytest.mark.anyio
+async def test_request_errors_on_writes_carry_the_key_for_transport_and_http_failures(sleeper: SleepRecorder) -> None:
+    for script in [(httpx2.ConnectError,), ((409, {"message": "dup"}),), ((500, {}),)]:
+        handler = Recorder(*script)
+        async with make_client(handler, sleeper, max_retries=0) as client:
+            with pytest.raises(DripError) as info:
+                await client.request("record_run", body={"customerId": "cus_1"})
+        assert info.value.idempotency_key == handler.bodies[0]["idempotencyKey"]
+
+
+# --- one deadline per call ----------------------------------------------------------------------------
+
+
+class FakeClock:
+    """A monotonic clock that the injected sleep moves forward."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.delays: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        self.now += seconds
+
+
+def clocked_client(handler: Recorder, clock: FakeClock, *, retry: RetryPolicy | None = None) -> DripClient:
+    return DripClient(
+        ApiKey(SK),
+        base_url=BASE,
+        timeout=30.0,
+        retry=retry or RetryPolicy(max_retries=3),
+        transport=httpx2.MockTransport(handler),
+        sleep=clock.sleep,
+        clock=clock,
+    )
+
+
+@pytest.mark.anyio
+async def test_retry_after_beyond_the_deadline_ends_the_call_at_once_with_key_and_retry_after() -> None:
+    clock = FakeClock()
+    handler = Recorder((429, {"message": "slow"}, {"Retry-After": "3600"}), (200, TRACK_RESULT))
+    async with clocked_client(handler, clock) as client:
+        assert client.deadline == 120.0  # timeout 30 s x (3 retries + 1)
+        with pytest.raises(RateLimitError) as info:
+            await client.track_usage(customer_id="cus_1", meter="tokens", quantity=Decimal("1"))
+
+    assert handler.count == 1
+    assert sum(clock.delays) == 0
+    exc = info.value
+    assert exc.retry_after == 3600
+    assert exc.to_dict()["retry_after"] == 3600
+    assert exc.retryable is True
+    assert exc.idempotency_key == handler.bodies[0]["idempotencyKey"]
+    assert exc.hint is not None
+    assert "3600 s" in exc.hint
+
+
+@pytest.mark.anyio
+async def test_503_retry_after_beyond_the_deadline_ends_with_a_retryable_server_error() -> None:
+    clock = FakeClock()
+    handler = Recorder((503, {"message": "maintenance", "retryAfter": 900}))
+    async with clocked_client(handler, clock) as client:
+        with pytest.raises(InternalServerError) as info:
+            await client.list_customers()
+
+    assert handler.count == 1
+    assert clock.delays == []
+    assert info.value.retry_after == 900
+    assert info.value.retryable is True
+    assert info.value.to_dict()["retry_after"] == 900
+
+
+@pytest.mark.anyio
+async def test_backoff_stops_at_the_call_deadline() -> None:
+    clock = FakeClock()
+    handler = Recorder((503, {"message": "busy"}))
+    # Every backoff is 4-8 s, the whole call may take 10 s: one wait fits, a second would not.
+    policy = RetryPolicy(max_retries=10, base_delay=8.0, max_delay=8.0, deadline=10.0)
+    async with clocked_client(handler, clock, retry=policy) as client:
+        with pytest.raises(InternalServerError) as info:
+            await client.track_usage(customer_id="cus_1", meter="tokens", quantity=Decimal("1"))
+
+    assert sum(clock.delays) < 10.0
+    assert handler.count == len(clock.delays) + 1 < 11
+    assert info.value.idempotency_key == handler.bodies[0]["idempotencyKey"]
+
+
+@pytest.mark.anyio
+async def test_many_retry_afters_within_the_cap_never_outlast_the_deadline() -> None:
+    clock = FakeClock()
+    handler = Recorder((429, {}, {"Retry-After": "50"}))
+    async with clocked_client(handler, clock) as client:  # deadline 120 s; before: 3 x 50 s = 150 s
+        with pytest.raises(RateLimitError):
+            await client.list_customers()
+
+    assert clock.delays == [50.0, 50.0]
+    assert sum(clock.delays) <= client.deadline
+
+
+@pytest.mark.anyio
+async def test_an_attempt_in_flight_is_cut_off_at_the_deadline() -> None:
+    async def slow(request: httpx2.Request) -> httpx2.Response:
+        await anyio.sleep(5)
+        return httpx2.Response(200, json=TRACK_RESULT)
+
+    client = DripClient(
+        ApiKey(SK), base_url=BASE, transport=httpx2.MockTransport(slow), retry=RetryPolicy(deadline=0.05)
+    )
+    async with client:
+        with anyio.fail_after(2):
+            with pytest.raises(DripTimeoutError) as info:
+                await client.track_usage(customer_id="cus_1", meter="tokens", quantity=Decimal("1"))
+    assert info.value.idempotency_key is not None
+
+
+def test_from_settings_derives_the_deadline_from_timeout_and_retries() -> None:
+    settings = Settings.load({"DRIP_API_KEY": SK, "DRIP_TIMEOUT": "5", "DRIP_MAX_RETRIES": "2"})
+    assert DripClient.from_settings(settings).deadline == 15.0 == settings.call_deadline
+    assert DripClient(ApiKey(SK)).deadline == DEFAULT_CALL_DEADLINE == 120.0
+
+
+# --- the key is masked in any case and in partial echoes ------------------------------------------------
+
+UPPER_TAIL = SK.upper()[8:]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "echo",
+    [
+        pytest.param(SK.upper(), id="upper-case"),
+        pytest.param("sk_test_" + "".join(c.swapcase() if i % 2 else c for i, c in enumerate(SK[8:])), id="mixed-case"),
+        pytest.param(SK[:20], id="20-char-prefix"),
+        pytest.param(SK[:-3], id="tail-cut"),
+        pytest.param(SK[8:], id="body-without-prefix"),
+        pytest.param(f"xx{SK}yy", id="glued-to-text"),
+        pytest.param(SK, id="nothing-else"),
+    ],
+)
+async def test_key_echoed_in_any_case_or_partly_is_masked_in_errors(echo: str, sleeper: SleepRecorder) -> None:
+    body = {
+        "error": echo,
+        "code": "UNAUTHORIZED",
+        "details": [{"path": "authorization", "message": f"Bearer {echo}"}],
+        "received": {"header": f"BEARER {echo}"},
+    }
+    handler = Recorder((401, body))
+    async with make_client(handler, sleeper) as client:
+        with pytest.raises(AuthenticationError) as info:
+            await client.track_usage(customer_id="cus_1", meter="tokens", quantity=Decimal("1"))
+
+    exc = info.value
+    rendered = " ".join([str(exc), repr(exc), json.dumps(exc.to_dict()), json.dumps(exc.body), json.dumps(exc.details)])
+    folded = rendered.lower()
+    for start in range(8, len(SK) - 12 + 1):
+        assert SK[start : start + 12].lower() not in folded
+    assert "sk_test_…9f3a" in rendered
+
+
+@pytest.mark.anyio
+async def test_key_echoed_in_a_garbage_success_body_is_masked(sleeper: SleepRecorder) -> None:
+    handler = Recorder((200, {"echo": SK.upper()}))
+    async with make_client(handler, sleeper) as client:
+        with pytest.raises(DripError) as info:
+            await client.track_usage(customer_id="cus_1", meter="tokens", quantity=Decimal("1"))
+    assert UPPER_TAIL not in json.dumps(info.value.body)

@@ -359,3 +359,17 @@ async def test_estimate_from_usage_sums_recorded_usage(client: httpx2.AsyncClien
     assert estimate["estimatedTotalUsdc"] == "3.000000"
     missing = await client.post("/v1/cost-estimate/from-usage", json={"periodStart": "2000-01-01"})
     assert missing.status_code == 422
+
+
+@pytest.mark.parametrize(("key", "rest"), [("pk_test_abc", "it has 3 characters"), ("sk_test_a b!cdefgh", "outside")])
+async def test_malformed_test_key_401_says_what_a_valid_key_looks_like_without_echoing_it(
+    sandbox: Sandbox, key: str, rest: str
+) -> None:
+    async with httpx2.AsyncClient(transport=sandbox.transport(), base_url="http://sandbox.test") as http:
+        response = await http.get("/v1/customers", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 401
+    error = response.json()["error"]
+    head = key[:8]
+    assert f"after {head} it needs at least 8 of A-Z a-z 0-9 _ -, e.g. {head}local_dev_key" in error
+    assert rest in error
+    assert key not in error

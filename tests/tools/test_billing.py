@@ -10,8 +10,6 @@ from server_fixtures import Harness
 
 pytestmark = pytest.mark.anyio
 
-WEBHOOK_URL = "https://hooks.example.com/drip"
-
 
 async def test_charge_draws_the_balance_down_by_exactly_the_amount(h: Harness) -> None:
     customer_id = await h.new_customer()

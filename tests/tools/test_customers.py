@@ -7,8 +7,6 @@ from server_fixtures import Harness, result_payload
 
 pytestmark = pytest.mark.anyio
 
-WEBHOOK_URL = "https://hooks.example.com/drip"
-
 
 async def test_create_customer_returns_the_customer_and_echoes_the_idempotency_key(h: Harness) -> None:
     out = await h.ok(

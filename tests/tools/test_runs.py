@@ -11,8 +11,6 @@ from server_fixtures import Harness, result_payload
 
 pytestmark = pytest.mark.anyio
 
-WEBHOOK_URL = "https://hooks.example.com/drip"
-
 
 async def test_start_run_creates_an_unknown_workflow_slug_and_a_pending_run(h: Harness) -> None:
     customer_id = await h.new_customer()

@@ -26,7 +26,7 @@ WEBHOOK_TOOLS = {
 }
 # Arguments that pass input validation, so a refusal can only come from the scope check.
 SECRET_TOOL_ARGS = {
-    "drip_create_webhook": {"url": "https://hooks.example.com/x", "events": ["*"]},
+    "drip_create_webhook": {"url": "http://127.0.0.1:9/x", "events": ["*"]},
     "drip_list_webhooks": {},
     "drip_get_webhook": {"webhook_id": "wh_x"},
     "drip_delete_webhook": {"webhook_id": "wh_x"},

@@ -12,8 +12,6 @@ from drip_mcp.tools import OPERATIONS
 
 pytestmark = pytest.mark.anyio
 
-WEBHOOK_URL = "https://hooks.example.com/drip"
-
 
 async def test_ping_reports_health_key_and_tools_without_revealing_the_key(h: Harness) -> None:
     out = await h.ok("drip_ping")

@@ -10,8 +10,6 @@ from server_fixtures import Harness
 
 pytestmark = pytest.mark.anyio
 
-WEBHOOK_URL = "https://hooks.example.com/drip"
-
 
 async def test_track_usage_records_on_the_ledger_without_moving_money(h: Harness) -> None:
     customer_id = await h.new_customer()
