@@ -17,11 +17,13 @@ from drip_mcp.errors import (
     InvalidInputError,
     MetadataPolicyError,
     NotFoundError,
+    OutboxCorruptError,
     PaymentRequiredError,
     PermissionDeniedError,
     PublicKeyNotAllowedError,
     RateLimitError,
     SpendCapExceededError,
+    StorageUnavailableError,
     UnprocessableEntityError,
 )
 from drip_mcp.keys import ApiKey, KeyMode, KeyType
@@ -46,6 +48,7 @@ __all__ = [
     "KeyType",
     "MetadataPolicyError",
     "NotFoundError",
+    "OutboxCorruptError",
     "Page",
     "PaymentRequiredError",
     "PermissionDeniedError",
@@ -54,6 +57,7 @@ __all__ = [
     "Reply",
     "Settings",
     "SpendCapExceededError",
+    "StorageUnavailableError",
     "UnprocessableEntityError",
     "__version__",
 ]

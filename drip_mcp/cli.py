@@ -19,6 +19,7 @@ from pathlib import Path
 from drip_mcp import outbox_cli
 from drip_mcp._version import __version__
 from drip_mcp.errors import ConfigurationError
+from drip_mcp.paths import secure_state_dir
 from drip_mcp.sandbox.serve import add_webhook_host_arguments
 from drip_mcp.settings import TOOLSETS
 
@@ -173,6 +174,8 @@ def _run_sandbox(args: argparse.Namespace) -> int:
     from drip_mcp.settings import Settings
 
     settings = Settings.load(api_key="", require_key=False, sandbox_db=args.db)  # the sandbox takes any test key
+    if settings.sandbox_db_path.parent == settings.state_dir:
+        secure_state_dir(settings.state_dir)
     try:
         serve(
             host=args.host,

@@ -3,6 +3,9 @@
 ```
 DripError                        code, message, status, retryable, hint
 ├── ConfigurationError           bad or missing settings; the CLI exits 2
+│   └── OutboxCorruptError       OUTBOX_CORRUPT: the outbox file is damaged (names it; see `outbox salvage`)
+├── StorageUnavailableError      STORAGE_UNAVAILABLE: a durable write could not be stored (disk full,
+│                                read-only, I/O error); retryable, carries the idempotency key
 ├── PublicKeyNotAllowedError     403 PUBLIC_KEY_NOT_ALLOWED, raised before any request
 ├── InvalidInputError            422 VALIDATION_ERROR from our own checks (names the field)
 │   └── MetadataPolicyError      422 METADATA_REJECTED: PII or secrets in metadata
@@ -52,11 +55,13 @@ __all__ = [
     "InvalidResponseError",
     "MetadataPolicyError",
     "NotFoundError",
+    "OutboxCorruptError",
     "PaymentRequiredError",
     "PermissionDeniedError",
     "PublicKeyNotAllowedError",
     "RateLimitError",
     "SpendCapExceededError",
+    "StorageUnavailableError",
     "UnprocessableEntityError",
 ]
 
@@ -120,6 +125,45 @@ class ConfigurationError(DripError):
     """Settings are missing or malformed (for example DRIP_API_KEY)."""
 
     default_code = "CONFIGURATION_ERROR"
+
+
+class OutboxCorruptError(ConfigurationError):
+    """The outbox file is damaged (fails ``PRAGMA quick_check``) or was emptied after rows were recorded."""
+
+    default_code = "OUTBOX_CORRUPT"
+
+    def __init__(self, path: str, problem: str, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "hint", f"Stop drip-mcp and run `drip-mcp outbox salvage --outbox {path}` to keep the readable rows."
+        )
+        super().__init__(
+            f"the outbox {path} is damaged ({problem}); nothing was changed. "
+            f"Run `drip-mcp outbox salvage --outbox {path}` to copy its readable rows to a fresh file.",
+            **kwargs,
+        )
+        self.path = path
+        self.problem = problem
+
+    def extra(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+
+class StorageUnavailableError(DripError):
+    """A durable write could not be stored locally (disk full, read-only, I/O error): nothing was sent."""
+
+    default_code = "STORAGE_UNAVAILABLE"
+    default_hint = (
+        "Nothing was recorded or sent. Retry later with the same idempotency_key; "
+        "the operator must free disk space or fix the outbox file."
+    )
+    retryable = True
+
+    def __init__(self, message: str, *, reason: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.reason = reason
+
+    def extra(self) -> dict[str, Any]:
+        return {"reason": self.reason} if self.reason else {}
 
 
 class PublicKeyNotAllowedError(DripError):

@@ -1,8 +1,13 @@
-"""``drip-mcp outbox status|list|flush|retry-dead``: inspect and drain the durable outbox.
+"""``drip-mcp outbox status|list|flush|retry-dead|salvage``: inspect, drain and repair the durable outbox.
 
 The outbox file is resolved like the server's (`Settings.outbox`: ``--outbox``,
 then ``DRIP_MCP_OUTBOX``, then the state directory). ``flush`` opens the Drip
 side exactly as the server does (`drip_mcp.runtime.open_client`).
+
+Every action but ``salvage`` opens the file as the server does, which checks it
+(``PRAGMA quick_check``): a damaged file is one line naming it and exit 2.
+``salvage`` copies the readable rows of a damaged file to a fresh one and says
+how many were recovered and lost.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 import anyio
 
 from drip_mcp.api.durable import Drainer
-from drip_mcp.api.outbox import Outbox, Status
+from drip_mcp.api.outbox import Outbox, Status, salvage
 from drip_mcp.runtime import open_client
 from drip_mcp.settings import Settings
 
@@ -24,7 +29,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: Any) -> None:
-    """``drip-mcp outbox status|list|flush|retry-dead``."""
+    """``drip-mcp outbox status|list|flush|retry-dead|salvage``."""
     parser = subparsers.add_parser("outbox", help="inspect and drain the durable outbox")
     parser.add_argument("--outbox", type=Path, help="outbox SQLite file (env DRIP_MCP_OUTBOX)")
     actions = parser.add_subparsers(dest="outbox_command", required=True)
@@ -38,6 +43,13 @@ def add_parser(subparsers: Any) -> None:
     flush.add_argument("--sandbox-db", type=Path, help="sandbox SQLite file (env DRIP_SANDBOX_DB)")
     flush.add_argument("--base-url", help="Drip API URL (env DRIP_API_URL)")
     actions.add_parser("retry-dead", help="move dead letters back to pending")
+    rescue = actions.add_parser(
+        "salvage",
+        help="copy the readable rows of a damaged outbox to a fresh file (stop drip-mcp first)",
+        description="Without --output, the damaged file is moved aside (<file>.damaged-<time>) and the fresh "
+        "file takes its place.",
+    )
+    rescue.add_argument("--output", type=Path, help="write the fresh outbox here and leave the damaged file as it is")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         return anyio.run(_flush, args)
     path = Settings.load(api_key="", require_key=False, outbox=args.outbox).outbox  # no key needed
     assert path is not None
+    if command == "salvage":
+        return _salvage(path, args.output)
     if not path.exists():
         print(f"drip-mcp: no outbox at {path}", file=sys.stderr)
         if command == "status":
@@ -63,6 +77,25 @@ def run(args: argparse.Namespace) -> int:
                 print(json.dumps(entry.summary()))
         elif command == "retry-dead":
             print(f"{outbox.retry_dead()} dead letter(s) moved back to pending")
+    return 0
+
+
+def _salvage(path: Path, output: Path | None) -> int:
+    report = salvage(path, output)
+    lost = "an unknown number of" if report.lost is None else str(report.lost)
+    print(
+        json.dumps(
+            {
+                "path": str(report.source),
+                "output": str(report.output),
+                "recovered": report.recovered,
+                "lost": report.lost,
+                "damaged_copy": str(report.damaged_copy) if report.damaged_copy else None,
+            }
+        )
+    )
+    moved = f"; the damaged file is now {report.damaged_copy}" if report.damaged_copy else ""
+    print(f"drip-mcp: recovered {report.recovered} row(s), lost {lost}, into {report.output}{moved}", file=sys.stderr)
     return 0
 
 

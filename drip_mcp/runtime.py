@@ -27,7 +27,7 @@ from drip_mcp.api.outbox import Outbox, open_outbox, outbox_scope
 from drip_mcp.api.retrying import RetryPolicy
 from drip_mcp.errors import ConfigurationError
 from drip_mcp.keys import ApiKey
-from drip_mcp.paths import ensure_private_dir
+from drip_mcp.paths import ensure_private_dir, secure_state_dir
 from drip_mcp.sandbox import FaultConfig, Sandbox, SandboxConfig
 from drip_mcp.settings import Settings
 
@@ -56,6 +56,13 @@ def _sender(outbox: Outbox | None, settings: Settings, key: ApiKey) -> OutboxSen
     return None if outbox is None else OutboxSender(outbox, outbox_scope(outbox_target(settings), key))
 
 
+def _secure_state_dir(settings: Settings) -> None:
+    """The state directory 0700 (also when it existed looser), refused if another user's; when it is used."""
+    used = (p for p in (settings.outbox, settings.sandbox_db) if p is not None)
+    if settings.state_dir.exists() or any(p.parent == settings.state_dir for p in used):
+        secure_state_dir(settings.state_dir)
+
+
 @asynccontextmanager
 async def _embedded_sandbox(settings: Settings) -> AsyncIterator[Sandbox]:
     assert settings.sandbox_db is not None
@@ -77,6 +84,7 @@ async def open_client(settings: Settings, *, drain: bool = True) -> AsyncIterato
     """
     if settings.api_key is None:
         raise ConfigurationError("DRIP_API_KEY is not set")
+    _secure_state_dir(settings)
     async with AsyncExitStack() as stack:
         outbox = stack.enter_context(open_outbox(settings.outbox)) if settings.outbox is not None else None
         durable = _sender(outbox, settings, settings.api_key)
@@ -176,6 +184,7 @@ async def open_tenant_pool(
     settings: Settings, transport: httpx2.AsyncBaseTransport | None = None
 ) -> AsyncIterator[TenantPool]:
     """One shared HTTP pool for every tenant: the embedded sandbox's, `transport`'s or the network's."""
+    _secure_state_dir(settings)
     async with AsyncExitStack() as stack:
         outbox = stack.enter_context(open_outbox(settings.outbox)) if settings.outbox is not None else None
         base_url: str | None = None

@@ -25,6 +25,7 @@ EXPECTED_ALL = [
     "KeyType",
     "MetadataPolicyError",
     "NotFoundError",
+    "OutboxCorruptError",
     "Page",
     "PaymentRequiredError",
     "PermissionDeniedError",
@@ -33,6 +34,7 @@ EXPECTED_ALL = [
     "Reply",
     "Settings",
     "SpendCapExceededError",
+    "StorageUnavailableError",
     "UnprocessableEntityError",
     "__version__",
 ]

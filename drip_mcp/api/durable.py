@@ -4,18 +4,24 @@
 `drip_mcp.runtime`): for a ``durable=True`` write it
 
 1. stores the prepared request in the outbox (`drip_mcp.api.outbox`), leased to this process;
+   when it cannot be stored (disk full, read-only, I/O error) nothing is sent and
+   `StorageUnavailableError` (retryable, with the idempotency key) is raised;
 2. sends it with the client's usual retries;
 3. settles the row: ``sent`` on success (and on 409: an earlier attempt whose answer was lost
    already landed it); a retryable failure that outlasted the retries leaves it ``pending`` and
-   raises `Queued`; any other failure makes it a dead letter and is raised.
+   raises `Queued`; any other failure makes it a dead letter and is raised. When settling fails
+   on a storage error, the outcome is still reported: the row stays pending, leased to this
+   process, and is replayed (same idempotency key) after the lease, so nothing is lost.
 
 `Drainer` delivers the pending rows of one client's scope until cancelled: what is due now,
 then whatever becomes due (backoff) or is found abandoned by a dead process of this host.
+It never dies from a storage error: it logs one line and backs off.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -54,19 +60,30 @@ class OutboxSender:
             data = await send()
         except ConflictError:
             # 409 on a write with our key: an earlier attempt (response lost) already landed it.
-            outbox.mark_sent(entry)
+            self._settle(outbox.mark_sent, entry)
             raise
         except DripError as exc:
             if not exc.retryable:
-                outbox.bury(entry, exc)
+                self._settle(outbox.bury, entry, exc)
                 raise
-            outbox.defer(entry, exc)
+            self._settle(outbox.defer, entry, exc)
             raise Queued(request.idempotency_key, entry, exc) from exc
         except BaseException:
-            outbox.release(entry)
+            self._settle(outbox.release, entry)
             raise
-        outbox.mark_sent(entry)
+        self._settle(outbox.mark_sent, entry)
         return data
+
+    def _settle(self, settle: Callable[..., object], *args: Any) -> None:
+        try:
+            settle(*args)
+        except sqlite3.Error as exc:
+            logger.warning(
+                "could not settle outbox row %d in %s (%s); it will be replayed with its idempotency key",
+                args[0],
+                self.outbox.path,
+                exc,
+            )
 
 
 @dataclass(frozen=True)
@@ -83,8 +100,12 @@ class Drainer:
 
     `run` drains what is due, then sleeps until the next row is due (at most
     `idle_s`, so rows queued by other processes, or whose owner died, are
-    found too) or until `wake` is called.
+    found too) or until `wake` is called. A storage error (disk full, damaged
+    or read-only file) is logged in one line and retried after a backoff that
+    doubles up to `MAX_BACKOFF_S`.
     """
+
+    MAX_BACKOFF_S = 300.0
 
     def __init__(self, client: DripClient, *, batch: int = 20, idle_s: float = 5.0) -> None:
         sender = client.durable
@@ -152,21 +173,31 @@ class Drainer:
 
     async def run(self) -> None:
         """Drain until cancelled; never raises (problems are logged and retried)."""
-        self.outbox.recover_abandoned()
-        self.outbox.prune()
-        last_sweep = time.monotonic()
+        pruned = False
+        last_sweep = float("-inf")
+        failures = 0
         while True:
             try:
-                while await self.drain_once():
-                    pass
                 if time.monotonic() - last_sweep > self.idle_s:
                     self.outbox.recover_abandoned()
                     last_sweep = time.monotonic()
+                if not pruned:
+                    self.outbox.prune()
+                    pruned = True
+                while await self.drain_once():
+                    pass
                 due = self.outbox.next_due(self.scope)
+                failures = 0
+                wait = self.idle_s if due is None else min(self.idle_s, max(0.0, due - time.time()))
+            except sqlite3.Error as exc:
+                failures += 1
+                wait = min(self.idle_s * 2 ** min(failures - 1, 16), max(self.idle_s, self.MAX_BACKOFF_S))
+                logger.warning(
+                    "outbox drainer: storage error on %s (%s); retrying in %g s", self.outbox.path, exc, wait
+                )
             except Exception:
                 logger.exception("outbox drainer failed; retrying")
-                due = None
-            wait = self.idle_s if due is None else min(self.idle_s, max(0.0, due - time.time()))
+                wait = self.idle_s
             if wait > 0:
                 with anyio.move_on_after(wait):
                     await self._wake.wait()

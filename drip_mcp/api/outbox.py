@@ -31,6 +31,22 @@ and headers are not stored.
 Row life: ``pending`` -> ``sent`` | ``dead``; ``retry-dead`` moves ``dead``
 back to ``pending``. ``sent`` rows are pruned after `SENT_RETENTION_S`.
 Operators inspect it with ``drip-mcp outbox …`` (`drip_mcp.outbox_cli`).
+
+**Integrity.** Opening an existing file runs ``PRAGMA quick_check`` once (never
+per write): a damaged file raises `OutboxCorruptError` naming it, and nothing
+is recreated or changed. A file emptied to zero bytes cannot be told from a new
+one by SQLite, so the first recorded row leaves a sidecar marker,
+``<file>.recorded`` (0600, written once per file; also written when an older file
+with rows is opened): a zero-length outbox with its marker present is damaged
+too. A *missing* outbox with a stale marker (the file was deleted on purpose)
+is started afresh with a warning in the log. `salvage` copies the readable rows
+of a damaged file to a fresh one (``drip-mcp outbox salvage``).
+
+**Storage failures.** A write that cannot be stored (disk full, read-only file
+system, I/O error) raises `StorageUnavailableError` from `Outbox.put`, the one
+place where the request path meets SQLite: retryable, with the idempotency key,
+and nothing sent. The file and its ``-wal``/``-shm`` are 0600
+(`drip_mcp.paths.private_database`).
 """
 
 from __future__ import annotations
@@ -43,17 +59,27 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from drip_mcp.api.retrying import RetryPolicy, backoff_delay
-from drip_mcp.errors import DripError, RateLimitError
+from drip_mcp.errors import DripError, OutboxCorruptError, RateLimitError, StorageUnavailableError
 from drip_mcp.keys import ApiKey
-from drip_mcp.paths import ensure_private_dir
+from drip_mcp.paths import PRIVATE_FILE_MODE, SQLITE_COMPANIONS, ensure_private_dir, private_database
 
-__all__ = ["Outbox", "OutboxCounts", "OutboxEntry", "Queued", "open_outbox", "outbox_scope"]
+__all__ = [
+    "Outbox",
+    "OutboxCounts",
+    "OutboxEntry",
+    "Queued",
+    "SalvageReport",
+    "open_outbox",
+    "outbox_scope",
+    "recorded_marker",
+    "salvage",
+]
 
 logger = logging.getLogger("drip_mcp.outbox")
 
@@ -160,6 +186,33 @@ def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
+def recorded_marker(path: Path) -> Path:
+    """The sidecar that says rows were once recorded in the outbox at `path` (see the module docstring)."""
+    return path.with_name(path.name + ".recorded")
+
+
+_MARKER_TEXT = (
+    "drip-mcp recorded outbox rows in the file beside this one. If that file is empty, they were lost:\n"
+    "drip-mcp refuses to start on it (run `drip-mcp outbox salvage`).\n"
+)
+
+# SQLite result codes (the low byte of an extended code) that mean the file itself is damaged.
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    """True when `exc` says the database file is damaged (not busy, locked or full)."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    return type(exc) is sqlite3.DatabaseError
+
+
+def _reason(exc: sqlite3.Error) -> str:
+    name = getattr(exc, "sqlite_errorname", None)
+    return f"{name}: {exc}" if name else str(exc)
+
+
 def _new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -184,6 +237,8 @@ class Outbox:
 
     Every method is a short synchronous transaction. `owner` names this
     instance's leases (``host:pid:random``); two instances never share one.
+    Opening an existing file checks it (``PRAGMA quick_check``) and raises
+    `OutboxCorruptError` when it is damaged, or empty although rows were recorded.
     """
 
     def __init__(
@@ -202,20 +257,73 @@ class Outbox:
         self.backoff = backoff
         self._clock = clock
         self._lock = threading.Lock()
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError("synchronous must be 'NORMAL' or 'FULL'")
+        self._on_disk = str(self.path) != ":memory:"
+        self._recorded = not self._on_disk
+        existing = self._on_disk and self.path.exists() and self.path.stat().st_size > 0
+        if self._on_disk:
+            self._check_before_open()
+            private_database(self.path)
         self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA busy_timeout = 10000")
-        self._conn.execute("PRAGMA journal_mode = WAL")
+        try:
+            self._open(synchronous, check=existing)
+        except BaseException:
+            self._conn.close()
+            raise
+        if existing and not self._recorded:
+            with self._lock:
+                has_rows = self._conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is not None
+            if has_rows:
+                self._note_recorded()
+
+    def _check_before_open(self) -> None:
+        marker = recorded_marker(self.path)
+        if not marker.exists():
+            return
+        if not self.path.exists():
+            logger.warning("the outbox %s is missing although rows were recorded in it; starting a new one", self.path)
+            marker.unlink(missing_ok=True)
+        elif self.path.stat().st_size == 0:
+            raise OutboxCorruptError(str(self.path), f"the file is empty, but rows were recorded in it ({marker.name})")
+        else:
+            self._recorded = True
+
+    def _open(self, synchronous: str, *, check: bool) -> None:
+        try:
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA busy_timeout = 10000")
+            if check:
+                found = [str(row[0]) for row in self._conn.execute("PRAGMA quick_check(3)").fetchall()]
+                if found != ["ok"]:  # one line: the first problem, without SQLite's "*** in database" banner
+                    lines = [line for text in found for line in text.splitlines() if not line.startswith("***")]
+                    raise OutboxCorruptError(str(self.path), f"quick_check: {(lines or found)[0].strip()}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.DatabaseError as exc:
+            if check and _is_damage(exc):
+                raise OutboxCorruptError(str(self.path), _reason(exc)) from exc
+            raise
         # WAL + NORMAL: a committed row survives any crash of this process (kill -9 included), which is
         # the failure the outbox exists for, at a fraction of FULL's cost (no fsync per commit: FULL made
         # every usage write ~0.4 ms slower, see bench/RESULTS.md). Only an OS crash or power cut can lose
         # the most recent commits; pass synchronous="FULL" where that matters more than latency.
-        if synchronous not in ("NORMAL", "FULL"):
-            raise ValueError("synchronous must be 'NORMAL' or 'FULL'")
         self._conn.execute(f"PRAGMA synchronous = {synchronous}")
         with self._write() as conn:
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 conn.execute(statement)
+
+    def _note_recorded(self) -> None:
+        """Leave the sidecar marker (once per instance; never fails the write that triggered it)."""
+        self._recorded = True
+        try:
+            fd = os.open(recorded_marker(self.path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+        except FileExistsError:
+            return
+        except OSError as exc:
+            logger.warning("could not write the outbox marker %s: %s", recorded_marker(self.path), exc)
+            return
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(_MARKER_TEXT)
 
     def close(self) -> None:
         with self._lock:
@@ -234,10 +342,12 @@ class Outbox:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                conn.execute("COMMIT")  # may fail too (disk full): the transaction is then rolled back
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):  # keep the error that got us here
+                        conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[OutboxEntry]:
         with self._lock:
@@ -250,8 +360,27 @@ class Outbox:
 
         A request already stored under the same scope, endpoint and key is
         reused (the caller is retrying it): it becomes pending again, leased to us.
+        Raises `StorageUnavailableError` (retryable, with `idempotency_key`) when
+        the row cannot be stored: the disk is full, the file read-only or failing.
         """
         now = self._clock()
+        try:
+            row = self._insert(scope, endpoint, method, path, body, idempotency_key, now)
+        except sqlite3.Error as exc:
+            logger.warning("could not store a durable write in the outbox %s: %s", self.path, _reason(exc))
+            raise StorageUnavailableError(
+                f"drip-mcp could not store this write in its local outbox ({_reason(exc)}); "
+                "nothing was recorded or sent.",
+                reason=getattr(exc, "sqlite_errorname", None) or type(exc).__name__,
+                idempotency_key=idempotency_key,
+            ) from exc
+        if not self._recorded:
+            self._note_recorded()
+        return row
+
+    def _insert(
+        self, scope: str, endpoint: str, method: str, path: str, body: bytes, idempotency_key: str, now: float
+    ) -> int:
         with self._write() as conn:
             row = conn.execute(
                 "INSERT INTO outbox (scope, endpoint, method, path, body, idempotency_key, status, created_at,"
@@ -424,6 +553,130 @@ class Outbox:
             return conn.execute(
                 "DELETE FROM outbox WHERE status = 'sent' AND sent_at < ?", (self._clock() - older_than_s,)
             ).rowcount
+
+
+@dataclass(frozen=True)
+class SalvageReport:
+    """What `salvage` did: rows copied, rows known to exist but unreadable (None: unknown)."""
+
+    source: Path
+    output: Path
+    recovered: int
+    lost: int | None
+    damaged_copy: Path | None = None
+
+
+_COLUMNS = tuple(OutboxEntry.__dataclass_fields__)
+
+
+def _known_ids(conn: sqlite3.Connection) -> list[int] | None:
+    """The row ids the table's indexes list (they survive damage to the table's own pages), if readable."""
+    for index in ("outbox_due", "sqlite_autoindex_outbox_1"):
+        try:
+            return sorted(int(r[0]) for r in conn.execute(f"SELECT id FROM outbox INDEXED BY {index}"))  # noqa: S608 - fixed names
+        except sqlite3.DatabaseError:
+            continue
+    return None
+
+
+def _highest_id(conn: sqlite3.Connection) -> int:
+    try:
+        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+    except sqlite3.DatabaseError:
+        return 0
+    return int(row[0]) if row and isinstance(row[0], int) else 0
+
+
+def _readable_rows(conn: sqlite3.Connection) -> tuple[dict[int, dict[str, Any]], int | None]:
+    """Every row that can be read, by id; and how many more the indexes list (None: unknown)."""
+    rows: dict[int, dict[str, Any]] = {}
+    known: list[int] | None = None
+    highest = 0
+    damaged = False
+    cursor = 0
+    while True:
+        try:
+            for found in conn.execute("SELECT * FROM outbox WHERE id > ? ORDER BY id", (cursor,)):
+                rows[int(found["id"])] = dict(found)
+                cursor = int(found["id"])
+            break
+        except sqlite3.DatabaseError:
+            if not damaged:
+                damaged = True
+                known = _known_ids(conn)
+                highest = max(known) if known else _highest_id(conn)
+            # The row after `cursor` cannot be read by a scan: step past it, one id at a time.
+            later = [i for i in known if i > cursor] if known is not None else []
+            cursor = later[0] if later else cursor + 1
+            if cursor > highest:
+                break
+            with suppress(sqlite3.DatabaseError):
+                if (point := conn.execute("SELECT * FROM outbox WHERE id = ?", (cursor,)).fetchone()) is not None:
+                    rows[cursor] = dict(point)
+    if not damaged:
+        return rows, 0
+    return rows, None if known is None else len(set(known) - set(rows))
+
+
+def _move_aside(path: Path, suffix: str) -> Path:
+    for companion in SQLITE_COMPANIONS:
+        side = path.with_name(path.name + companion)
+        if side.exists():
+            side.replace(path.with_name(path.name + suffix + companion))
+    target = path.with_name(path.name + suffix)
+    path.replace(target)
+    return target
+
+
+def salvage(source: Path, output: Path | None = None) -> SalvageReport:
+    """Copy the readable rows of the (damaged) outbox at `source` into a fresh outbox file.
+
+    With `output`, the fresh file is written there (it must not exist) and `source` is
+    left as it is. Without it, `source` (and its ``-wal``/``-shm``) is moved aside to
+    ``<source>.damaged-<UTC time>`` and the fresh file takes its place. Leases are
+    cleared (stop every drip-mcp using the file first). Rows keep their ids.
+    """
+    if not source.exists():
+        raise FileNotFoundError(f"no outbox at {source}")
+    target = output if output is not None else source.with_name(source.name + ".salvage-tmp")
+    if output is not None and output.exists():
+        raise FileExistsError(f"{output} already exists; choose a new --output path")
+    if output is None:  # a leftover of an interrupted salvage
+        for stale in (target, *(target.with_name(target.name + c) for c in SQLITE_COMPANIONS)):
+            stale.unlink(missing_ok=True)
+    conn = sqlite3.connect(str(source), isolation_level=None)
+    try:
+        conn.row_factory = sqlite3.Row
+        rows, lost = _readable_rows(conn)
+    finally:
+        conn.close()
+    recovered = 0
+    skipped = 0
+    marks = ", ".join("?" * len(_COLUMNS))
+    with Outbox(target) as fresh, fresh._write() as write:
+        for entry_id in sorted(rows):
+            values = {**rows[entry_id], "lease_owner": None, "lease_until": None}
+            try:
+                write.execute(
+                    f"INSERT INTO outbox ({', '.join(_COLUMNS)}) VALUES ({marks})",  # noqa: S608 - fixed names
+                    tuple(values.get(column) for column in _COLUMNS),
+                )
+            except sqlite3.Error:
+                skipped += 1  # a row whose fields are garbage
+            else:
+                recovered += 1
+    lost = None if lost is None else lost + skipped
+    damaged_copy = None
+    if output is None:
+        damaged_copy = _move_aside(source, time.strftime(".damaged-%Y%m%dT%H%M%SZ", time.gmtime()))
+        target.replace(source)
+        target = source
+    if recovered:
+        with suppress(FileExistsError):
+            fd = os.open(recorded_marker(target), os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(_MARKER_TEXT)
+    return SalvageReport(source, target, recovered, lost, damaged_copy)
 
 
 def open_outbox(path: Path, **kwargs: Any) -> Outbox:

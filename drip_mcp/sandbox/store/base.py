@@ -30,6 +30,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
+from drip_mcp.paths import private_database
+
 __all__ = [
     "MICROS_PER_USDC",
     "SANDBOX_BUSINESS_ID",
@@ -119,6 +121,8 @@ class StoreBase:
         self.delivery_listener: Callable[[], None] | None = None
         self.clock: Callable[[], float] = time.time  # what spending-cap periods are measured by (tests inject one)
         self._deliveries_enqueued = False
+        if str(db_path) != ":memory:":
+            private_database(Path(db_path))  # 0600 (and its -wal/-shm): it holds whsec_ secrets
         self._conn = sqlite3.connect(str(db_path), isolation_level=None, check_same_thread=False, cached_statements=256)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA busy_timeout = 10000")
