@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from drip_mcp._version import __version__
 from drip_mcp.api.client import DripClient
 from drip_mcp.errors import ConfigurationError, DripError, InvalidInputError, PublicKeyNotAllowedError
+from drip_mcp.features import completions, elicitation, identity, prompts, resources
 from drip_mcp.keys import KeyType
 from drip_mcp.settings import Settings
 from drip_mcp.tools import CATALOGUE_TOOLS, TOOLS_BY_NAME, ToolSpec, select_tools
@@ -111,7 +112,10 @@ class DripServer(MCPServer[Any]):
             instructions=INSTRUCTIONS,
             version=__version__,
             website_url="https://drippay.dev",
+            icons=identity.ICONS,
             log_level="WARNING",
+            cache_hints=identity.CACHE_HINTS,
+            subscriptions=identity.SERVES_SUBSCRIPTIONS,
         )
         self.drip_settings = settings
         self.services = services
@@ -134,6 +138,9 @@ class DripServer(MCPServer[Any]):
             description="What this server process tracked and charged, with totals per customer.",
             mime_type="application/json",
         )(self._ledger_json)
+        resources.register(self, resolve_client)
+        prompts.register(self, lambda: self.tool_names(resolve_client().key_type))
+        self.completer = completions.register(self, resolve_client)
 
     def tool_names(self, key_type: KeyType) -> list[str]:
         """The operations a key of `key_type` may call here, in catalogue order."""
@@ -219,6 +226,7 @@ class DripServer(MCPServer[Any]):
                 durable=spec.durable,
                 allowed_tools=tuple(self._allowed[client.key_type]),
                 catalogue=_CallerCatalogue(self, client.key_type, context),
+                payments=elicitation.URL_ELICITATION,
             )
             try:
                 output = await spec.handler(ctx, inp)

@@ -211,6 +211,7 @@ async def open_harness(
     *,
     api_key: str = SK,
     starting_balance_usdc: Any = None,
+    client_options: Mapping[str, Any] | None = None,
     **settings_overrides: Any,
 ) -> AsyncIterator[Harness]:
     """The in-process stack: sandbox → recording transport → DripClient → DripServer → mcp.Client(mode)."""
@@ -228,5 +229,5 @@ async def open_harness(
         assert settings.api_key is not None
         async with DripClient(settings.api_key, base_url="http://sandbox.local/v1", transport=transport) as client:
             server = build_server(settings, client)
-            async with Client(server, mode=mode) as mcp_client:  # type: ignore[arg-type]
+            async with Client(server, mode=mode, **dict(client_options or {})) as mcp_client:  # type: ignore[arg-type]
                 yield Harness(mcp_client, server, sandbox, transport, settings, api_key, deliveries)

@@ -20,7 +20,7 @@ from drip_mcp.tools.base import (
     ToolSpec,
     from_wire,
 )
-from drip_mcp.tools.context import ToolContext
+from drip_mcp.tools.context import CHECKOUT_PAGE, ToolContext, UserAction
 
 ChargeStatus = Literal["PENDING", "PENDING_SETTLEMENT", "CONFIRMED", "FAILED", "REFUNDED", "REFUND_PENDING"]
 
@@ -103,11 +103,27 @@ class CheckoutOutput(MutationResult):
     url: str = Field(description="Send the payer to this URL to top up the balance.")
     expires_at: str | None = None
     amount_usd: Decimal | None = None
+    user_action: UserAction | None = Field(
+        default=None,
+        description="Set when the client showed the page to the user: 'accepted' means they opened it (the "
+        "balance shows whether they paid). Unset: give the user the url yourself.",
+    )
 
 
 async def checkout(ctx: ToolContext, inp: CheckoutInput) -> CheckoutOutput:
     if inp.customer_id is None and inp.external_customer_id is None:
         raise InvalidInputError("customer_id or external_customer_id is required", details=[{"path": "customer_id"}])
+    saved = ctx.payments.resumed(ctx, CHECKOUT_PAGE)  # the client's answer to the page shown below (2026-07-28)
+    page = CheckoutOutput.model_validate(saved) if saved is not None else await _create_checkout(ctx, inp)
+    message = f"Open the Drip checkout page to add ${page.amount_usd} to the balance."
+    state = page.model_dump(mode="json")
+    action = await ctx.payments.present(
+        ctx, purpose=CHECKOUT_PAGE, message=message, url=page.url, page_id=page.checkout_id, state=state
+    )
+    return page.model_copy(update={"user_action": action})
+
+
+async def _create_checkout(ctx: ToolContext, inp: CheckoutInput) -> CheckoutOutput:
     reply = await ctx.client.checkout(
         amount_cents=inp.amount_cents,
         return_url=inp.return_url,

@@ -16,6 +16,7 @@ Every refusal is a structured error and sends nothing.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -40,7 +41,7 @@ from drip_mcp.tools.base import (
     ToolInput,
     ToolSpec,
 )
-from drip_mcp.tools.context import NeedsClientInput, ToolContext
+from drip_mcp.tools.context import TOP_UP_PAGE, NeedsClientInput, ToolContext
 
 __all__ = ["TOOLS", "ChargeConfirmation", "ChargeInput", "ChargeOutput", "run_charge"]
 
@@ -151,7 +152,8 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
         guard.check_per_call(amount)
 
     key = inp.idempotency_key
-    if settings.confirm_charges:
+    top_up = ctx.payments.resumed(ctx, TOP_UP_PAGE)  # the answer to a top-up page: confirmed already, same key
+    if settings.confirm_charges and top_up is None:
         # Bound to the account too: with per-request keys, one tenant's token is useless to another.
         token_args = {**base, "metadata": metadata, "account": ctx.client.api_key.fingerprint}
         shown = "an unknown amount" if amount is None else f"{format_money(amount)} USDC"
@@ -184,15 +186,18 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
                 )
             key = bound_key
 
+    key = top_up["idempotency_key"] if top_up else key or new_idempotency_key("chg")  # one key for the retry too
     with guard.reserve(amount or Decimal(0)) as reservation:
         try:
-            reply = await ctx.client.charge(
+            send = functools.partial(
+                ctx.client.charge,
                 customer_id=inp.customer_id,
                 meter=inp.meter,
                 quantity=inp.quantity,
                 metadata=metadata,
                 idempotency_key=key,
             )
+            reply = await ctx.payments.charge(ctx, send, customer_id=inp.customer_id)
         except APIStatusError as exc:
             if exc.status is not None and exc.status >= 500:
                 reservation.commit()  # the outcome is unknown: assume the money moved

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, InputRequiredResult
@@ -19,7 +19,26 @@ from drip_mcp.safety.ledger import SessionLedger
 from drip_mcp.safety.pricing import PriceBook
 from drip_mcp.settings import Settings
 
-__all__ = ["Catalogue", "NeedsClientInput", "Services", "ToolContext"]
+__all__ = [
+    "CHECKOUT_PAGE",
+    "TOP_UP_PAGE",
+    "Catalogue",
+    "NeedsClientInput",
+    "PaymentPages",
+    "PlainUrls",
+    "Services",
+    "ToolContext",
+    "UserAction",
+]
+
+R = TypeVar("R")
+UserAction = Literal["accepted", "declined", "cancelled"]
+"""What the user did with a page the client showed them (URL elicitation)."""
+
+CHECKOUT_PAGE = "drip_checkout"
+"""`PaymentPages` purpose: the page drip_checkout created."""
+TOP_UP_PAGE = "drip_top_up"
+"""`PaymentPages` purpose: a top-up page offered after PAYMENT_REQUIRED."""
 
 
 class NeedsClientInput(Exception):
@@ -41,6 +60,42 @@ class Catalogue(Protocol):
     async def call(self, operation: str, arguments: dict[str, Any]) -> CallToolResult | InputRequiredResult:
         """Call `operation` as if it had been called directly."""
         ...
+
+
+class PaymentPages(Protocol):
+    """How a tool puts a payment page in front of the user; `drip_mcp.features.elicitation` implements it.
+
+    Declared here, implemented above the tools layer and wired in by the server, so the arrow points down.
+    """
+
+    def resumed(self, ctx: ToolContext, purpose: str) -> Mapping[str, Any] | None:
+        """The state saved when `purpose`'s page was shown, if this call is the client's answer to it."""
+        ...
+
+    async def present(
+        self, ctx: ToolContext, *, purpose: str, message: str, url: str, page_id: str, state: Mapping[str, Any]
+    ) -> UserAction | None:
+        """Show `url` to the user and return what they did; None when the client cannot show it."""
+        ...
+
+    async def charge(self, ctx: ToolContext, send: Callable[[], Awaitable[R]], *, customer_id: str) -> R:
+        """`send()` the charge; on PAYMENT_REQUIRED, offer a top-up page and send once more after it."""
+        ...
+
+
+class PlainUrls:
+    """The default `PaymentPages`: nothing is shown; tools return the URL (or the error) for the model."""
+
+    def resumed(self, ctx: ToolContext, purpose: str) -> Mapping[str, Any] | None:
+        return None
+
+    async def present(
+        self, ctx: ToolContext, *, purpose: str, message: str, url: str, page_id: str, state: Mapping[str, Any]
+    ) -> UserAction | None:
+        return None
+
+    async def charge(self, ctx: ToolContext, send: Callable[[], Awaitable[R]], *, customer_id: str) -> R:
+        return await send()
 
 
 @dataclass
@@ -69,6 +124,7 @@ class ToolContext:
     ``durable`` comes from the tool's declaration: its writes go through the outbox.
     ``allowed_tools`` are the tools this caller may use (for ``drip_ping``); ``catalogue`` searches and
     calls them (for the catalogue tools).
+    ``payments`` shows checkout pages to the user when the client can (URL elicitation).
     """
 
     client: DripClient
@@ -79,6 +135,7 @@ class ToolContext:
     allowed_tools: tuple[str, ...] = ()
     catalogue: Catalogue | None = None
     redacted: list[str] = field(default_factory=list)
+    payments: PaymentPages = field(default_factory=PlainUrls)
 
     def clean_metadata(self, value: dict[str, Any] | None, path: str = "metadata") -> dict[str, Any] | None:
         """Apply the metadata policy; remember redacted paths; raise if the policy rejects."""
