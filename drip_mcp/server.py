@@ -4,8 +4,9 @@
 tool calls come from `drip_mcp.tools.TOOLS` only. Every call goes through
 `DripServer.call_tool`, which applies, in order:
 
-1. the operator's filters and the key's scope (refused before any request:
-   a public key never reaches a secret-only tool);
+1. the operator's filters, the key's scope and the request's tool gate, if any
+   (OAuth scopes over HTTP), refused before any request: a public key never
+   reaches a secret-only tool, a token never a tool outside its scopes;
 2. input validation against the tool's pydantic model (errors name the field;
    ``--max-quantity`` is enforced here, through the validation context);
 3. the handler, whose `DripError`s become structured ``isError`` results
@@ -21,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult, InputRequiredResult, TextContent
@@ -37,7 +38,7 @@ from drip_mcp.tools import TOOLS_BY_NAME, ToolSpec, select_tools
 from drip_mcp.tools.base import QUANTITY_LIMIT
 from drip_mcp.tools.context import NeedsClientInput, Services, ToolContext
 
-__all__ = ["DripServer", "banner", "build_server", "error_result"]
+__all__ = ["DripServer", "ToolGate", "banner", "build_server", "error_result"]
 
 logger = logging.getLogger("drip_mcp.server")
 
@@ -49,6 +50,22 @@ Metadata must carry operational context only (model, tool, status, latency), nev
 Call drip_ping to see the key type/mode and enabled tools."""
 
 ClientResolver = Callable[[], DripClient]
+
+
+class ToolGate(Protocol):
+    """A per-request narrowing of the allowed tools (OAuth scopes): what it allows, and the error for the rest."""
+
+    def allows(self, spec: ToolSpec[Any, Any]) -> bool: ...
+
+    def refusal(self, spec: ToolSpec[Any, Any]) -> DripError: ...
+
+
+# The gate of the request being served, or None for no narrowing (stdio, bearer token, per-request keys).
+GateResolver = Callable[[], ToolGate | None]
+
+
+def _no_gate() -> ToolGate | None:
+    return None
 
 
 def _dumps(value: Any) -> str:
@@ -95,7 +112,13 @@ def _quantity_limit_error(errors: list[Any]) -> InvalidInputError:
 class DripServer(MCPServer[Any]):
     """An MCPServer whose tools are the drip-mcp registry, filtered per key and per operator."""
 
-    def __init__(self, settings: Settings, resolve_client: ClientResolver, services: Services) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        resolve_client: ClientResolver,
+        services: Services,
+        tool_gate: GateResolver | None = None,
+    ) -> None:
         super().__init__(
             "drip-mcp",
             title="Drip billing",
@@ -108,6 +131,7 @@ class DripServer(MCPServer[Any]):
         self.drip_settings = settings
         self.services = services
         self._resolve_client = resolve_client
+        self._tool_gate: GateResolver = tool_gate or _no_gate
         unknown = sorted((set(settings.tools) | set(settings.exclude_tools)) - TOOLS_BY_NAME.keys())
         if unknown:
             raise ConfigurationError(f"unknown tool name(s): {', '.join(unknown)} (see `drip-mcp tools`)")
@@ -143,8 +167,14 @@ class DripServer(MCPServer[Any]):
             for entry in spec.ledger(inp, out, error):
                 self.services.ledger.add(entry)
 
+    def _visible(self, key_type: KeyType) -> dict[str, ToolSpec[Any, Any]]:
+        """The tools this request may list and call: the key's allowed set, narrowed by the request's gate."""
+        allowed = self._allowed[key_type]
+        gate = self._tool_gate()
+        return allowed if gate is None else {name: spec for name, spec in allowed.items() if gate.allows(spec)}
+
     async def list_tools(self) -> list[MCPTool]:
-        allowed = self._allowed[self._resolve_client().key_type]
+        allowed = self._visible(self._resolve_client().key_type)
         return [spec.mcp_tool for spec in allowed.values()]
 
     async def call_tool(
@@ -160,6 +190,9 @@ class DripServer(MCPServer[Any]):
             client = self._resolve_client()
             if name not in self._allowed[client.key_type]:
                 raise PublicKeyNotAllowedError(name)
+            gate = self._tool_gate()
+            if gate is not None and not gate.allows(spec):
+                raise gate.refusal(spec)
             try:
                 inp = spec.input_model.model_validate(arguments, context=self._validation_context)
             except ValidationError as exc:
@@ -170,7 +203,7 @@ class DripServer(MCPServer[Any]):
                 services=self.services,
                 mcp=context,
                 durable=spec.durable,
-                allowed_tools=tuple(self._allowed[client.key_type]),
+                allowed_tools=tuple(self._visible(client.key_type)),
             )
             try:
                 output = await spec.handler(ctx, inp)
@@ -204,8 +237,12 @@ def build_server(
     *,
     resolve_client: ClientResolver | None = None,
     services: Services | None = None,
+    tool_gate: GateResolver | None = None,
 ) -> DripServer:
-    """The MCP server for `settings`, calling Drip through `client` (or a per-request resolver)."""
+    """The MCP server for `settings`, calling Drip through `client` (or a per-request resolver).
+
+    `tool_gate` returns the current request's `ToolGate` (OAuth scopes over HTTP) or None.
+    """
     if resolve_client is None:
         if client is None:
             raise ValueError("build_server needs a client or a resolve_client")
@@ -214,7 +251,7 @@ def build_server(
         def resolve_client() -> DripClient:
             return fixed
 
-    return DripServer(settings, resolve_client, services or Services.for_settings(settings))
+    return DripServer(settings, resolve_client, services or Services.for_settings(settings), tool_gate)
 
 
 def banner(settings: Settings, server: DripServer, transport: str) -> str:
