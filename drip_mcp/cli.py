@@ -77,6 +77,16 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
         "--per-request-key", action="store_true", help="each HTTP client authenticates with its own Drip key"
     )
     http.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (needs --stateless)")
+    http.add_argument(
+        "--oauth-issuer",
+        help="OAuth 2.1 resource-server mode: accept JWTs from this issuer (env DRIP_MCP_OAUTH_ISSUER)",
+    )
+    http.add_argument(
+        "--oauth-audience", help="the audience (aud) tokens must be issued for (env DRIP_MCP_OAUTH_AUDIENCE)"
+    )
+    http.add_argument(
+        "--oauth-jwks-url", help="the issuer's JWKS (env DRIP_MCP_OAUTH_JWKS_URL; default: from its discovery document)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

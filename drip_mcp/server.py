@@ -4,8 +4,9 @@
 tool calls come from `drip_mcp.tools.TOOLS` only. Every call goes through
 `DripServer.call_tool`, which applies, in order:
 
-1. the operator's filters and the key's scope (refused before any request:
-   a public key never reaches a secret-only tool);
+1. the operator's filters, the key's scope and the request's tool gate, if any
+   (OAuth scopes over HTTP), refused before any request: a public key never
+   reaches a secret-only tool, a token never a tool outside its scopes;
 2. input validation against the tool's pydantic model (errors name the field;
    ``--max-quantity`` is enforced here, through the validation context);
 3. the handler, whose `DripError`s become structured ``isError`` results
@@ -22,7 +23,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult, InputRequiredResult, TextContent
@@ -40,7 +41,7 @@ from drip_mcp.tools.base import QUANTITY_LIMIT
 from drip_mcp.tools.catalogue import CALL_OPERATION, search_score
 from drip_mcp.tools.context import NeedsClientInput, Services, ToolContext
 
-__all__ = ["DripServer", "banner", "build_server", "error_result"]
+__all__ = ["DripServer", "ToolGate", "banner", "build_server", "error_result"]
 
 logger = logging.getLogger("drip_mcp.server")
 
@@ -54,6 +55,22 @@ Call drip_ping to see the key type/mode and enabled tools."""
 ClientResolver = Callable[[], DripClient]
 # Listed on the core surface, callable on both (they only search and call what the caller may use anyway).
 _CATALOGUE_BY_NAME: dict[str, ToolSpec[Any, Any]] = {t.name: t for t in CATALOGUE_TOOLS}
+
+
+class ToolGate(Protocol):
+    """A per-request narrowing of the allowed tools (OAuth scopes): what it allows, and the error for the rest."""
+
+    def allows(self, spec: ToolSpec[Any, Any]) -> bool: ...
+
+    def refusal(self, spec: ToolSpec[Any, Any]) -> DripError: ...
+
+
+# The gate of the request being served, or None for no narrowing (stdio, bearer token, per-request keys).
+GateResolver = Callable[[], ToolGate | None]
+
+
+def _no_gate() -> ToolGate | None:
+    return None
 
 
 def _dumps(value: Any) -> str:
@@ -104,7 +121,13 @@ def _quantity_limit_error(errors: list[Any]) -> InvalidInputError:
 class DripServer(MCPServer[Any]):
     """An MCPServer whose tools are the drip-mcp registry, filtered per key and per operator."""
 
-    def __init__(self, settings: Settings, resolve_client: ClientResolver, services: Services) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        resolve_client: ClientResolver,
+        services: Services,
+        tool_gate: GateResolver | None = None,
+    ) -> None:
         super().__init__(
             "drip-mcp",
             title="Drip billing",
@@ -120,6 +143,7 @@ class DripServer(MCPServer[Any]):
         self.drip_settings = settings
         self.services = services
         self._resolve_client = resolve_client
+        self._tool_gate: GateResolver = tool_gate or _no_gate
         unknown = sorted((set(settings.tools) | set(settings.exclude_tools)) - TOOLS_BY_NAME.keys())
         if unknown:
             raise ConfigurationError(f"unknown tool name(s): {', '.join(unknown)} (see `drip-mcp tools`)")
@@ -129,7 +153,6 @@ class DripServer(MCPServer[Any]):
             kt: {t.name: t for t in self._select(kt)} for kt in KeyType
         }
         self._operator: dict[str, ToolSpec[Any, Any]] = self._allowed[KeyType.SECRET]
-        self._listed: dict[KeyType, dict[str, ToolSpec[Any, Any]]] = {kt: self._surface(kt) for kt in KeyType}
         self._validation_context = {QUANTITY_LIMIT: settings.max_quantity}
         self.resource(
             "drip://session/ledger",
@@ -146,24 +169,22 @@ class DripServer(MCPServer[Any]):
         """The operations a key of `key_type` may call here, in catalogue order."""
         return list(self._allowed[key_type])
 
-    def listed_names(self, key_type: KeyType) -> list[str]:
-        """The tools listed to a key of `key_type` on this server's surface."""
-        return list(self._listed[key_type])
-
-    def _surface(self, key_type: KeyType) -> dict[str, ToolSpec[Any, Any]]:
-        allowed = self._allowed[key_type]
+    def _surface(self, visible: dict[str, ToolSpec[Any, Any]]) -> dict[str, ToolSpec[Any, Any]]:
+        """What is listed of the `visible` operations: all of them ("full"), or the core ones plus the two
+        catalogue tools when anything is left to find ("core")."""
         if self.drip_settings.surface == "full":
-            return dict(allowed)
-        listed = {name: spec for name, spec in allowed.items() if spec.core}
-        if len(listed) < len(allowed):
+            return dict(visible)
+        listed = {name: spec for name, spec in visible.items() if spec.core}
+        if len(listed) < len(visible):
             listed.update((t.name, t) for t in CATALOGUE_TOOLS)
         return listed
 
-    def _mcp_tool(self, spec: ToolSpec[Any, Any], key_type: KeyType) -> MCPTool:
-        """The listed tool; drip_call_operation is annotated for what it can reach (read-only under --read-only)."""
+    def _mcp_tool(self, spec: ToolSpec[Any, Any], visible: dict[str, ToolSpec[Any, Any]]) -> MCPTool:
+        """The listed tool; drip_call_operation is annotated for what it can reach (read-only under --read-only
+        or a read-only OAuth scope)."""
         if spec.name != CALL_OPERATION:
             return spec.mcp_tool
-        reachable = self._allowed[key_type].values()
+        reachable = visible.values()
         annotations = spec.annotations.model_copy(
             update={
                 "read_only_hint": all(s.read_only for s in reachable),
@@ -174,8 +195,8 @@ class DripServer(MCPServer[Any]):
         return spec.mcp_tool.model_copy(update={"annotations": annotations})
 
     def find_operations(self, key_type: KeyType, query: str | None, toolset: str | None) -> list[ToolSpec[Any, Any]]:
-        """The operations a key of `key_type` may call that match `query` (words) and `toolset`, best first."""
-        specs = [s for s in self._allowed[key_type].values() if toolset is None or s.toolset == toolset]
+        """The operations this caller may call that match `query` (words) and `toolset`, best first."""
+        specs = [s for s in self._visible(key_type).values() if toolset is None or s.toolset == toolset]
         words = [w for w in (query or "").lower().replace("_", " ").split() if w]
         if not words:
             return specs
@@ -197,9 +218,16 @@ class DripServer(MCPServer[Any]):
             for entry in spec.ledger(inp, out, error):
                 self.services.ledger.add(entry)
 
+    def _visible(self, key_type: KeyType) -> dict[str, ToolSpec[Any, Any]]:
+        """The tools this request may list and call: the key's allowed set, narrowed by the request's gate."""
+        allowed = self._allowed[key_type]
+        gate = self._tool_gate()
+        return allowed if gate is None else {name: spec for name, spec in allowed.items() if gate.allows(spec)}
+
     async def list_tools(self) -> list[MCPTool]:
         key_type = self._resolve_client().key_type
-        return [self._mcp_tool(spec, key_type) for spec in self._listed[key_type].values()]
+        visible = self._visible(key_type)
+        return [self._mcp_tool(spec, visible) for spec in self._surface(visible).values()]
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
@@ -214,6 +242,9 @@ class DripServer(MCPServer[Any]):
             client = self._resolve_client()
             if name not in self._allowed[client.key_type] and name not in _CATALOGUE_BY_NAME:
                 raise PublicKeyNotAllowedError(name)
+            gate = self._tool_gate()
+            if gate is not None and name not in _CATALOGUE_BY_NAME and not gate.allows(spec):
+                raise gate.refusal(spec)  # the catalogue tools reach only what the gate allows anyway
             try:
                 inp = spec.input_model.model_validate(arguments, context=self._validation_context)
             except ValidationError as exc:
@@ -224,7 +255,7 @@ class DripServer(MCPServer[Any]):
                 services=self.services,
                 mcp=context,
                 durable=spec.durable,
-                allowed_tools=tuple(self._allowed[client.key_type]),
+                allowed_tools=tuple(self._visible(client.key_type)),
                 catalogue=_CallerCatalogue(self, client.key_type, context),
                 payments=elicitation.URL_ELICITATION,
             )
@@ -258,8 +289,8 @@ class DripServer(MCPServer[Any]):
 
 @dataclass(frozen=True)
 class _CallerCatalogue:
-    """`Catalogue` for one call: the caller's key type decides what is found, and calls go back through
-    `DripServer.call_tool`, so a catalogue call gets every check a direct call gets."""
+    """`Catalogue` for one call: the caller's key type (and OAuth scopes) decide what is found, and calls go
+    back through `DripServer.call_tool`, so a catalogue call gets every check a direct call gets."""
 
     server: DripServer
     key_type: KeyType
@@ -269,7 +300,7 @@ class _CallerCatalogue:
         return self.server.find_operations(self.key_type, query, toolset)
 
     async def call(self, operation: str, arguments: dict[str, Any]) -> CallToolResult | InputRequiredResult:
-        if operation not in self.server.tool_names(self.key_type):
+        if operation not in self.server.tool_names(self.key_type):  # an OAuth gate, if any, refuses in call_tool
             known = operation in TOOLS_BY_NAME
             raise DripError(
                 f"Operation {operation!r} {'is not available to this key or server' if known else 'does not exist'}.",
@@ -286,8 +317,12 @@ def build_server(
     *,
     resolve_client: ClientResolver | None = None,
     services: Services | None = None,
+    tool_gate: GateResolver | None = None,
 ) -> DripServer:
-    """The MCP server for `settings`, calling Drip through `client` (or a per-request resolver)."""
+    """The MCP server for `settings`, calling Drip through `client` (or a per-request resolver).
+
+    `tool_gate` returns the current request's `ToolGate` (OAuth scopes over HTTP) or None.
+    """
     if resolve_client is None:
         if client is None:
             raise ValueError("build_server needs a client or a resolve_client")
@@ -296,7 +331,7 @@ def build_server(
         def resolve_client() -> DripClient:
             return fixed
 
-    return DripServer(settings, resolve_client, services or Services.for_settings(settings))
+    return DripServer(settings, resolve_client, services or Services.for_settings(settings), tool_gate)
 
 
 def banner(settings: Settings, server: DripServer, transport: str) -> str:

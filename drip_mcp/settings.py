@@ -33,6 +33,11 @@ missing.
 | sandbox_faults   | (env only)           | DRIP_SANDBOX_{FAULT_RATE,DROP_RATE,LATENCY_MS,RETRY_AFTER_S,FAULT_SEED} |
 | sandbox_webhook_hosts | (env; sandbox: --allow-webhook-host) | DRIP_SANDBOX_WEBHOOK_HOSTS | loopback only |
 
+HTTP-only values are resolved the same way by `drip_mcp.http.options.HttpOptions.from_args`:
+``--auth-token`` (``DRIP_MCP_AUTH_TOKEN``) and OAuth resource-server mode (`OAuthEnvironment`):
+``--oauth-issuer`` (``DRIP_MCP_OAUTH_ISSUER``), ``--oauth-audience`` (``DRIP_MCP_OAUTH_AUDIENCE``) and
+``--oauth-jwks-url`` (``DRIP_MCP_OAUTH_JWKS_URL``; default: the issuer's discovery document).
+
 The API key is deliberately not a flag: command lines are visible to every
 user of the machine (``ps``).
 """
@@ -55,10 +60,14 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
     "LOG_LEVEL_ENV",
+    "OAUTH_AUDIENCE_ENV",
+    "OAUTH_ISSUER_ENV",
+    "OAUTH_JWKS_URL_ENV",
     "SANDBOX_PUBLIC_KEY",
     "SURFACES",
     "TOOLSETS",
     "WORKER_CONFIG_ENV",
+    "OAuthEnvironment",
     "Settings",
     "WorkerEnvironment",
     "auth_token_from_env",
@@ -83,6 +92,10 @@ APP_DIR_NAME = "drip-mcp"
 AUTH_TOKEN_ENV = "DRIP_MCP_AUTH_TOKEN"  # noqa: S105 - the variable's name, not a token
 WORKER_CONFIG_ENV = "DRIP_MCP_HTTP_CONFIG"
 LOG_LEVEL_ENV = "DRIP_MCP_LOG_LEVEL"
+# HTTP: OAuth 2.1 resource-server mode (`drip_mcp.http.oauth`); public values, so workers get them in the config JSON.
+OAUTH_ISSUER_ENV = "DRIP_MCP_OAUTH_ISSUER"
+OAUTH_AUDIENCE_ENV = "DRIP_MCP_OAUTH_AUDIENCE"
+OAUTH_JWKS_URL_ENV = "DRIP_MCP_OAUTH_JWKS_URL"
 # Fault injection for the sandbox (tests and demos): passed through to `drip_mcp.sandbox.FaultConfig`.
 SANDBOX_FAULT_ENV = (
     "DRIP_SANDBOX_FAULT_RATE",
@@ -320,6 +333,24 @@ def auth_token_from_env(environ: Mapping[str, str] | None = None) -> str | None:
     """The HTTP bearer token from ``DRIP_MCP_AUTH_TOKEN`` (None when unset or blank)."""
     env = os.environ if environ is None else environ
     return env.get(AUTH_TOKEN_ENV, "").strip() or None
+
+
+@dataclass(frozen=True)
+class OAuthEnvironment:
+    """OAuth resource-server values from the environment (None when unset or blank); flags beat them."""
+
+    issuer: str | None = None
+    audience: str | None = None
+    jwks_url: str | None = None
+
+    @classmethod
+    def read(cls, environ: Mapping[str, str] | None = None) -> OAuthEnvironment:
+        env = os.environ if environ is None else environ
+        return cls(
+            issuer=env.get(OAUTH_ISSUER_ENV, "").strip() or None,
+            audience=env.get(OAUTH_AUDIENCE_ENV, "").strip() or None,
+            jwks_url=env.get(OAUTH_JWKS_URL_ENV, "").strip() or None,
+        )
 
 
 @dataclass(frozen=True)

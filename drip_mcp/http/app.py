@@ -2,7 +2,8 @@
 
 `build_http_app` returns one Starlette app with the options' Host/Origin
 allow-list (`drip_mcp.http.options`) and authentication
-(`drip_mcp.http.auth`); the Drip side is opened in its lifespan through
+(`drip_mcp.http.auth`, or OAuth resource-server mode in
+`drip_mcp.http.oauth`, which adds the RFC 9728 metadata routes); the Drip side is opened in its lifespan through
 `drip_mcp.runtime`. `drip_mcp.http.serve` runs it under uvicorn.
 """
 
@@ -23,6 +24,7 @@ from drip_mcp._version import __version__
 from drip_mcp.api.client import DripClient
 from drip_mcp.errors import ConfigurationError, DripError
 from drip_mcp.http.auth import AuthMiddleware
+from drip_mcp.http.oauth import JwksCache, JwtVerifier, OAuthMiddleware, current_gate, metadata_routes
 from drip_mcp.http.options import HEALTH_PATH, MESSAGE_PATH, SSE_PATH, HttpOptions
 from drip_mcp.http.tenants import TenantHolder, current_tenant
 from drip_mcp.runtime import open_client, open_tenant_pool
@@ -65,7 +67,11 @@ def build_http_app(
             raise DripError("drip-mcp is not running (its lifespan has not started).", code="INTERNAL_ERROR")
         return fixed[0]
 
-    server = build_server(settings, resolve_client=current_tenant if tenants is not None else resolve_fixed)
+    server = build_server(
+        settings,
+        resolve_client=current_tenant if tenants is not None else resolve_fixed,
+        tool_gate=current_gate if options.oauth else None,
+    )
     security = options.transport_security()
     if options.transport == "streamable-http":
         inner = server.streamable_http_app(
@@ -80,9 +86,22 @@ def build_http_app(
             sse_path=SSE_PATH, message_path=MESSAGE_PATH, transport_security=security, host=options.host
         )
 
+    jwks: JwksCache | None = None
+    middleware = Middleware(AuthMiddleware, token=options.auth_token, tenants=tenants)
+    extra_routes: list[BaseRoute] = []
+    if options.oauth_issuer is not None and options.oauth_audience is not None:
+        jwks = JwksCache(options.oauth_issuer, options.oauth_jwks_url)
+        verifier = JwtVerifier(options.oauth_issuer, options.oauth_audience, jwks)
+        middleware = Middleware(OAuthMiddleware, verifier=verifier, mcp_path=options.mcp_path, security=security)
+        extra_routes = metadata_routes(
+            issuer=options.oauth_issuer, audience=options.oauth_audience, mcp_path=options.mcp_path, security=security
+        )
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            if jwks is not None:
+                await stack.enter_async_context(jwks.open())
             if tenants is not None:
                 tenants.pool = await stack.enter_async_context(open_tenant_pool(settings, transport))
                 stack.callback(setattr, tenants, "pool", None)
@@ -99,10 +118,10 @@ def build_http_app(
             yield
         logger.debug("HTTP transport stopped; Drip pool closed")
 
-    routes: list[BaseRoute] = [Route(HEALTH_PATH, _health, methods=["GET"]), *inner.routes]
+    routes: list[BaseRoute] = [Route(HEALTH_PATH, _health, methods=["GET"]), *extra_routes, *inner.routes]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(AuthMiddleware, token=options.auth_token, tenants=tenants)],
+        middleware=[middleware],
         lifespan=lifespan,
     )
     app.state.drip_server = server

@@ -10,6 +10,9 @@
   (`drip_mcp.http.tenants`). It also marks the request's principal
   (``scope["user"]``), so the SDK binds every MCP session (``Mcp-Session-Id``
   or SSE ``session_id``) to the key that opened it: another key gets 404.
+
+OAuth 2.1 resource-server mode (``--oauth-issuer``) is the third way, in
+`drip_mcp.http.oauth` (`OAuthMiddleware` replaces `AuthMiddleware`).
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from drip_mcp.http.options import HEALTH_PATH
 from drip_mcp.http.tenants import TenantHolder, enter_tenant, leave_tenant
 from drip_mcp.keys import KEY_FORMAT_HINT, ApiKey
 
-__all__ = ["AuthMiddleware"]
+__all__ = ["AuthMiddleware", "bearer_token"]
 
 
-def _bearer(scope: Scope) -> str | None:
+def bearer_token(scope: Scope) -> str | None:
+    """The credentials of an ``Authorization: Bearer …`` header, or None."""
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             text: str = value.decode("latin-1")
@@ -75,7 +79,7 @@ class AuthMiddleware:
         if scope["type"] != "http" or scope.get("path") == HEALTH_PATH:
             await self.app(scope, receive, send)
             return
-        presented = _bearer(scope)
+        presented = bearer_token(scope)
         if self._token is not None:
             if presented is None:
                 await _unauthorized(send, "Missing bearer token: send Authorization: Bearer <token>.", invalid=False)

@@ -6,7 +6,9 @@
   ``--allowed-host``/``--allowed-origin``. A foreign ``Host`` gets 421, a
   foreign ``Origin`` 403 (enforced by the SDK's transports).
 * **Loopback unless authenticated.** Binding anything but loopback needs
-  ``--auth-token`` (or ``--per-request-key``); otherwise `ConfigurationError`.
+  ``--auth-token``, ``--per-request-key`` or OAuth resource-server mode
+  (``--oauth-issuer`` + ``--oauth-audience``, `drip_mcp.http.oauth`); otherwise
+  `ConfigurationError`. The three use the Authorization header: choose one.
 """
 
 from __future__ import annotations
@@ -14,12 +16,19 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from mcp.server.transport_security import TransportSecuritySettings
 
 from drip_mcp.errors import ConfigurationError
 from drip_mcp.hosts import is_loopback
-from drip_mcp.settings import AUTH_TOKEN_ENV, auth_token_from_env
+from drip_mcp.settings import (
+    AUTH_TOKEN_ENV,
+    OAUTH_AUDIENCE_ENV,
+    OAUTH_ISSUER_ENV,
+    OAuthEnvironment,
+    auth_token_from_env,
+)
 
 __all__ = ["HEALTH_PATH", "MESSAGE_PATH", "SSE_PATH", "TRANSPORTS", "HttpOptions", "host_header_form"]
 
@@ -40,6 +49,16 @@ def host_header_form(host: str) -> str:
     return name
 
 
+def _check_oauth_url(flag: str, url: str) -> None:
+    """An issuer or JWKS URL: absolute https (http only for loopback, as in tests), no fragment."""
+    parts = urlsplit(url)
+    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or ""))
+    if not secure or not parts.hostname or parts.fragment:
+        raise ConfigurationError(
+            f"{flag} must be an https:// URL without a fragment (http:// only on loopback); got {url!r}"
+        )
+
+
 @dataclass(frozen=True)
 class HttpOptions:
     """How to serve MCP over HTTP (flags of ``drip-mcp --transport sse|streamable-http``)."""
@@ -55,11 +74,15 @@ class HttpOptions:
     auth_token: str | None = field(default=None, repr=False)
     per_request_key: bool = False
     workers: int = 1
+    oauth_issuer: str | None = None
+    oauth_audience: str | None = None
+    oauth_jwks_url: str | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> HttpOptions:
-        """The options for parsed CLI flags; the token falls back to ``DRIP_MCP_AUTH_TOKEN``."""
+        """The options for parsed CLI flags; the token and OAuth values fall back to their environment variables."""
         token = args.auth_token if args.auth_token else (auth_token_from_env(environ) or "")
+        oauth = OAuthEnvironment.read(environ)
         return cls(
             transport=args.transport,
             host=args.host,
@@ -72,7 +95,15 @@ class HttpOptions:
             auth_token=token.strip() or None,
             per_request_key=args.per_request_key,
             workers=args.workers,
+            oauth_issuer=(args.oauth_issuer or "").strip() or oauth.issuer,
+            oauth_audience=(args.oauth_audience or "").strip() or oauth.audience,
+            oauth_jwks_url=(args.oauth_jwks_url or "").strip() or oauth.jwks_url,
         )
+
+    @property
+    def oauth(self) -> bool:
+        """OAuth 2.1 resource-server mode: bearer JWTs from ``oauth_issuer`` for ``oauth_audience``."""
+        return self.oauth_issuer is not None
 
     def validate(self) -> None:
         """Raise `ConfigurationError` (saying how to fix it) for unsafe or inconsistent options."""
@@ -101,12 +132,35 @@ class HttpOptions:
                 "--auth-token and --per-request-key both use the Authorization header: choose one "
                 "(with --per-request-key every client authenticates with its own Drip key)"
             )
-        if not is_loopback(self.host) and self.auth_token is None and not self.per_request_key:
+        self._validate_oauth()
+        if not is_loopback(self.host) and self.auth_token is None and not self.per_request_key and not self.oauth:
             raise ConfigurationError(
                 f"refusing to serve on non-loopback host {self.host!r} without authentication: pass --auth-token "
-                f"(or set {AUTH_TOKEN_ENV}) or --per-request-key, or bind --host 127.0.0.1 "
+                f"(or set {AUTH_TOKEN_ENV}), --per-request-key or --oauth-issuer, or bind --host 127.0.0.1 "
                 "(clients must also be allowed with --allowed-host/--allowed-origin; see docs/deployment.md)"
             )
+
+    def _validate_oauth(self) -> None:
+        issuer = self.oauth_issuer
+        if issuer is None:
+            if self.oauth_audience is not None or self.oauth_jwks_url is not None:
+                raise ConfigurationError(
+                    f"--oauth-audience and --oauth-jwks-url need --oauth-issuer ({OAUTH_ISSUER_ENV})"
+                )
+            return
+        if self.auth_token is not None or self.per_request_key:
+            raise ConfigurationError(
+                "--oauth-issuer cannot be combined with --auth-token or --per-request-key: all three use the "
+                "Authorization header (in OAuth mode the server's own DRIP_API_KEY calls Drip)"
+            )
+        if self.oauth_audience is None:
+            raise ConfigurationError(
+                f"--oauth-issuer needs --oauth-audience ({OAUTH_AUDIENCE_ENV}): the audience your identity provider "
+                "puts in tokens for this server (RFC 8707), usually its public URL such as https://mcp.example.com/mcp"
+            )
+        _check_oauth_url("--oauth-issuer", issuer)
+        if self.oauth_jwks_url is not None:
+            _check_oauth_url("--oauth-jwks-url", self.oauth_jwks_url)
 
     def transport_security(self) -> TransportSecuritySettings:
         """The explicit Host/Origin allow-list (DNS-rebinding protection is always on)."""
