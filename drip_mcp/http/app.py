@@ -23,7 +23,7 @@ from drip_mcp._version import __version__
 from drip_mcp.api.client import DripClient
 from drip_mcp.errors import ConfigurationError, DripError
 from drip_mcp.http.auth import AuthMiddleware
-from drip_mcp.http.options import HEALTH_PATH, MESSAGE_PATH, SSE_PATH, HttpOptions
+from drip_mcp.http.options import HEALTH_PATH, MESSAGE_PATH, SSE_PATH, HttpOptions, LowercaseHostHeaders
 from drip_mcp.http.tenants import TenantHolder, current_tenant
 from drip_mcp.runtime import open_client, open_tenant_pool
 from drip_mcp.server import build_server
@@ -35,7 +35,12 @@ logger = logging.getLogger("drip_mcp.http")
 
 
 async def _health(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok", "version": __version__}, headers={"Cache-Control": "no-store"})
+    """Answers any ``Host`` (load balancers probe by IP); only an allowed caller learns the version."""
+    options: HttpOptions = request.app.state.drip_options
+    body = {"status": "ok"}
+    if options.allows(request.headers.get("host"), request.headers.get("origin")):
+        body["version"] = __version__
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
 def build_http_app(
@@ -102,7 +107,10 @@ def build_http_app(
     routes: list[BaseRoute] = [Route(HEALTH_PATH, _health, methods=["GET"]), *inner.routes]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(AuthMiddleware, token=options.auth_token, tenants=tenants)],
+        middleware=[
+            Middleware(LowercaseHostHeaders),
+            Middleware(AuthMiddleware, token=options.auth_token, tenants=tenants),
+        ],
         lifespan=lifespan,
     )
     app.state.drip_server = server
