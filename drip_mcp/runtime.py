@@ -29,7 +29,7 @@ from drip_mcp.errors import ConfigurationError
 from drip_mcp.keys import ApiKey
 from drip_mcp.paths import ensure_private_dir
 from drip_mcp.sandbox import FaultConfig, Sandbox, SandboxConfig
-from drip_mcp.settings import Settings
+from drip_mcp.settings import Settings, check_key_transport
 
 __all__ = [
     "SANDBOX_BASE_URL",
@@ -138,6 +138,8 @@ class TenantPool:
             return client
         if self._settings.sandbox and key.is_live:
             raise ConfigurationError("the sandbox takes test keys only (pk_test_... or sk_test_...)")
+        if key.is_live and self._base_url == self._settings.base_url:
+            check_key_transport(key, self._base_url)  # never a live key over plain HTTP
         client = DripClient(
             key,
             base_url=self._base_url,
