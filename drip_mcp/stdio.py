@@ -20,7 +20,7 @@ from mcp.shared._stream_protocols import ReadStream, WriteStream
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
-from drip_mcp.runtime import open_client
+from drip_mcp.runtime import open_client, warn_if_unreachable
 from drip_mcp.server import banner, build_server
 from drip_mcp.settings import Settings
 
@@ -89,12 +89,14 @@ def serve_stdio(settings: Settings) -> None:
     """Serve MCP over stdio until the client goes away; one line on stderr says what runs."""
 
     async def main() -> None:
-        async with open_client(settings) as client:
+        async with open_client(settings) as client, anyio.create_task_group() as checks:
             server = build_server(settings, client)
             print(banner(settings, server, "stdio"), file=sys.stderr, flush=True)
+            checks.start_soon(warn_if_unreachable, client, settings)
             # As MCPServer.run_stdio_async, with the read stream wrapped (the SDK has no public hook for it).
             lowlevel = server._lowlevel_server
             async with stdio_server() as (read, write):
                 await lowlevel.run(ReplyToBadLines(read, write), write, lowlevel.create_initialization_options())
+            checks.cancel_scope.cancel()
 
     anyio.run(main)

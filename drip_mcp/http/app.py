@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+import anyio
 import httpx2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,7 +26,7 @@ from drip_mcp.errors import ConfigurationError, DripError
 from drip_mcp.http.auth import AuthMiddleware
 from drip_mcp.http.options import HEALTH_PATH, MESSAGE_PATH, SSE_PATH, HttpOptions, LowercaseHostHeaders
 from drip_mcp.http.tenants import TenantHolder, current_tenant
-from drip_mcp.runtime import open_client, open_tenant_pool
+from drip_mcp.runtime import open_client, open_tenant_pool, warn_if_unreachable
 from drip_mcp.server import build_server
 from drip_mcp.settings import Settings
 
@@ -98,6 +99,9 @@ def build_http_app(
                     opened = await stack.enter_async_context(open_client(settings))
                 fixed.append(opened)
                 stack.callback(fixed.clear)
+                checks = await stack.enter_async_context(anyio.create_task_group())
+                checks.start_soon(warn_if_unreachable, opened, settings)
+                stack.callback(checks.cancel_scope.cancel)
             if options.transport == "streamable-http":
                 # Entered last, left first: sessions end before the Drip pool closes.
                 await stack.enter_async_context(server.session_manager.run())

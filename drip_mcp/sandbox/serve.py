@@ -9,23 +9,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from drip_mcp.hosts import is_loopback
+from drip_mcp.hosts import bind_socket, is_loopback
 from drip_mcp.paths import ensure_private_dir
 from drip_mcp.sandbox.app import Sandbox
 from drip_mcp.sandbox.config import FaultConfig, SandboxConfig
 from drip_mcp.sandbox.faults import SocketDropper
 
 __all__ = ["serve"]
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when proto says TCP.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
 
 
 def serve(
@@ -52,6 +42,7 @@ def serve(
         raise ValueError(
             f"Refusing to serve the sandbox on non-loopback host {host!r}: pass --allow-remote to expose it"
         )
+    sock = bind_socket(host, port)  # first: a port in use is one line, before anything is opened
     if str(db_path) != ":memory:":
         ensure_private_dir(Path(db_path).expanduser().parent)
     dropper = SocketDropper()
@@ -73,7 +64,6 @@ def serve(
         faults=faults,
     )
     sandbox = Sandbox(config, connection_dropper=dropper)
-    sock = _bind(host, port)
     bound_port = sock.getsockname()[1]
     display_host = f"[{host}]" if ":" in host else host
 
