@@ -89,13 +89,36 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     )
 
 
+SERVE_DESCRIPTION = (
+    "MCP server for the Drip usage-billing API (stdio by default). The API key is read from the environment "
+    "only: DRIP_API_KEY=pk_... or sk_... (never a flag: command lines show in ps). Try it offline with --sandbox."
+)
+SUBCOMMAND_EPILOG = (
+    "other commands (each with --help):\n"
+    "  drip-mcp sandbox   serve the Drip-compatible sandbox API over HTTP\n"
+    "  drip-mcp demo      run a scripted agent session against a throwaway sandbox\n"
+    "  drip-mcp tools     print the tool manifest (tools.json) or check it\n"
+    "  drip-mcp outbox    inspect and drain the durable outbox\n"
+    "`drip-mcp [flags]` is `drip-mcp serve [flags]`; see docs/deployment.md for HTTP deployments."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="drip-mcp", description="MCP server for the Drip usage-billing API (stdio by default)."
     )
     parser.add_argument("--version", action="version", version=f"drip-mcp {__version__}")
     sub = parser.add_subparsers(dest="command")
-    _serve_parser(sub.add_parser("serve", help="run the MCP server (the default)"))
+    _serve_parser(
+        sub.add_parser(
+            "serve",
+            help="run the MCP server (the default)",
+            prog="drip-mcp [serve]",
+            description=SERVE_DESCRIPTION,
+            epilog=SUBCOMMAND_EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
 
     sandbox = sub.add_parser("sandbox", help="serve the Drip-compatible sandbox API over HTTP")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -116,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list or args_list[0] not in (*SUBCOMMANDS, "-h", "--help", "--version"):
+    # `drip-mcp --help` is the serve flags' help (the main command); its epilog lists the other commands.
+    if not args_list or args_list[0] not in (*SUBCOMMANDS, "--version"):
         args_list.insert(0, "serve")
     args = build_parser().parse_args(args_list)
     try:

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import anyio
 from mcp import Client
 
+from drip_mcp.launch import launch_command
 from drip_mcp.runtime import open_client
 from drip_mcp.server import build_server
 from drip_mcp.settings import Settings
@@ -61,5 +62,6 @@ def run_demo(out: TextIO = sys.stdout) -> int:
     """Run the demo in a temporary directory; return the exit code."""
     with tempfile.TemporaryDirectory(prefix="drip-mcp-demo-") as tmp:
         anyio.run(_session, Path(tmp), out)
-    print("\nEverything above ran against a throwaway sandbox. Next: `python3 -m drip_mcp --sandbox`.", file=out)
+    next_step = f"{launch_command()} --sandbox"
+    print(f"\nEverything above ran against a throwaway sandbox. Next: `{next_step}`.", file=out)
     return 0

@@ -1,10 +1,14 @@
-"""Host names: is this address on this machine only?"""
+"""Host names and listening sockets: is this address on this machine only? Bind a port, or say why not."""
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import socket
 
-__all__ = ["is_loopback"]
+from drip_mcp.errors import ConfigurationError
+
+__all__ = ["bind_socket", "is_loopback"]
 
 
 def is_loopback(host: str) -> bool:
@@ -16,3 +20,27 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to `host`:`port` (0: any free port), inheritable by worker processes.
+
+    A port already in use is a `ConfigurationError` naming it and saying how to pick another.
+    """
+    name = host.strip().strip("[]")
+    family = socket.AF_INET6 if ":" in name else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when proto says TCP.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((name, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            shown = f"[{name}]" if ":" in name else name
+            raise ConfigurationError(
+                f"{shown}:{port} is already in use: choose another --port (or --port 0 for any free port)"
+            ) from None
+        raise
+    sock.set_inheritable(True)
+    return sock

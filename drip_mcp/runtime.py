@@ -13,6 +13,7 @@ is attached or changed afterwards.
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -25,24 +26,28 @@ from drip_mcp.api.client import DripClient, new_http_client
 from drip_mcp.api.durable import Drainer, OutboxSender
 from drip_mcp.api.outbox import Outbox, open_outbox, outbox_scope
 from drip_mcp.api.retrying import RetryPolicy
-from drip_mcp.errors import ConfigurationError
+from drip_mcp.errors import ConfigurationError, DripError
 from drip_mcp.keys import ApiKey
 from drip_mcp.paths import ensure_private_dir, secure_state_dir
 from drip_mcp.sandbox import FaultConfig, Sandbox, SandboxConfig
-from drip_mcp.settings import Settings
+from drip_mcp.settings import Settings, check_key_transport
 
 __all__ = [
+    "REACHABILITY_TIMEOUT_S",
     "SANDBOX_BASE_URL",
     "TENANT_POOL_SIZE",
     "TenantPool",
     "open_client",
     "open_tenant_pool",
     "outbox_target",
+    "warn_if_unreachable",
 ]
 
 # The embedded sandbox answers in-process: this URL never leaves the process.
 SANDBOX_BASE_URL = "http://sandbox.local/v1"
 TENANT_POOL_SIZE = 256
+# How long the start-up reachability check waits for Drip before it warns (serving never waits for it).
+REACHABILITY_TIMEOUT_S = 5.0
 
 
 def outbox_target(settings: Settings) -> str:
@@ -103,6 +108,28 @@ async def open_client(settings: Settings, *, drain: bool = True) -> AsyncIterato
         yield client
 
 
+async def warn_if_unreachable(client: DripClient, settings: Settings) -> None:
+    """Start-up check (run it in the background): one line on stderr when Drip's ``/health`` does not answer.
+
+    Nothing for the embedded sandbox, nor when Drip answers (whatever its status).
+    """
+    if settings.sandbox:
+        return
+    reason = f"no answer within {REACHABILITY_TIMEOUT_S:g} s"
+    with anyio.move_on_after(REACHABILITY_TIMEOUT_S):
+        try:
+            await client.health()
+            return
+        except DripError as exc:
+            reason = exc.code
+    print(
+        f"drip-mcp: warning: the Drip API at {client.base_url} is unreachable ({reason}); serving anyway, "
+        "and tool calls fail until it answers",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 class TenantPool:
     """A bounded LRU of `DripClient`s, one per Drip key, all sharing one HTTP pool.
 
@@ -149,6 +176,8 @@ class TenantPool:
             return client
         if self._settings.sandbox and key.is_live:
             raise ConfigurationError("the sandbox takes test keys only (pk_test_... or sk_test_...)")
+        if key.is_live and self._base_url == self._settings.base_url:
+            check_key_transport(key, self._base_url)  # never a live key over plain HTTP
         client = DripClient(
             key,
             base_url=self._base_url,

@@ -35,6 +35,7 @@ from drip_mcp.api.client import DripClient
 from drip_mcp.errors import ConfigurationError, DripError, InvalidInputError, PublicKeyNotAllowedError
 from drip_mcp.features import completions, elicitation, identity, prompts, resources
 from drip_mcp.keys import KeyType
+from drip_mcp.launch import launch_command
 from drip_mcp.settings import Settings
 from drip_mcp.tools import CATALOGUE_TOOLS, TOOLS_BY_NAME, ToolSpec, select_tools
 from drip_mcp.tools.base import QUANTITY_LIMIT
@@ -349,7 +350,7 @@ def banner(settings: Settings, server: DripServer, transport: str) -> str:
     if key.type is KeyType.PUBLIC and len(server.tool_names(KeyType.SECRET)) > len(tools):
         parts.append("webhook tools need DRIP_API_KEY=sk_...")
     if transport == "stdio":
-        command = "python3 -m drip_mcp" + (" --sandbox" if settings.sandbox else "")
+        command = launch_command() + (" --sandbox" if settings.sandbox else "")
         parts.append(f"speaking MCP on stdin/stdout: add `{command}` as an mcpServers command to connect")
     money = [name for name in tools if TOOLS_BY_NAME[name].moves_money]
     if key.is_live and money:

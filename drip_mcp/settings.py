@@ -39,18 +39,23 @@ HTTP-only values are resolved the same way by `drip_mcp.http.options.HttpOptions
 ``--oauth-jwks-url`` (``DRIP_MCP_OAUTH_JWKS_URL``; default: the issuer's discovery document).
 
 The API key is deliberately not a flag: command lines are visible to every
-user of the machine (``ps``).
+user of the machine (``ps``). Nor does a live key travel in clear text: a live
+key with a plain ``http://`` base URL that is not loopback is a configuration
+error, and a test key there gets one warning line on stderr
+(`check_key_transport`).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from drip_mcp.errors import ConfigurationError
+from drip_mcp.hosts import is_loopback
 from drip_mcp.keys import KEY_FORMAT_HINT, ApiKey
 
 __all__ = [
@@ -72,6 +77,7 @@ __all__ = [
     "WorkerEnvironment",
     "auth_token_from_env",
     "call_deadline",
+    "check_key_transport",
     "normalize_base_url",
     "resolve_state_dir",
 ]
@@ -131,6 +137,23 @@ def normalize_base_url(url: str) -> str:
     if not cleaned.startswith(("http://", "https://")):
         raise ConfigurationError(f"Drip API URL must start with http:// or https:// (got {cleaned!r})")
     return cleaned if cleaned.endswith("/v1") else f"{cleaned}/v1"
+
+
+def check_key_transport(key: ApiKey, base_url: str) -> str | None:
+    """Refuse a live key over plain HTTP to a non-loopback host; return a warning for a test key there.
+
+    Raises `ConfigurationError` for the live key; returns None when the URL is ``https`` or loopback.
+    """
+    scheme, _, rest = base_url.partition("://")
+    host = rest.split("/", 1)[0].rpartition("@")[2]
+    host = host.partition("]")[0] + "]" if host.startswith("[") else host.rpartition(":")[0] or host
+    if scheme.lower() != "http" or is_loopback(host):
+        return None
+    if key.is_live:
+        raise ConfigurationError(
+            f"refusing to send a live key in clear text to {base_url}: use an https:// Drip API URL"
+        )
+    return f"drip-mcp: warning: the test key goes in clear text to {base_url}; use https:// outside loopback"
 
 
 def resolve_state_dir(environ: Mapping[str, str]) -> Path:
@@ -294,12 +317,16 @@ class Settings:
         if policy not in METADATA_POLICIES:
             raise ConfigurationError(f"metadata policy must be 'redact' or 'strict' (got {policy!r})")
 
+        resolved_url = normalize_base_url(url)
+        if key is not None and not sandbox and (warning := check_key_transport(key, resolved_url)):
+            print(warning, file=sys.stderr, flush=True)
+
         db = sandbox_db if sandbox_db is not None else env.get("DRIP_SANDBOX_DB")
         outbox_path = outbox if outbox is not None else env.get("DRIP_MCP_OUTBOX")
         state = resolve_state_dir(env)
         return cls(
             api_key=key,
-            base_url=normalize_base_url(url),
+            base_url=resolved_url,
             timeout=resolved_timeout,
             max_retries=int(resolved_retries),
             sandbox=sandbox,

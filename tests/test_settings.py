@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -246,3 +249,34 @@ def test_hosted_mode_without_a_key_leaves_the_key_unset() -> None:
 def test_hosted_mode_still_validates_a_key_that_is_given() -> None:
     with pytest.raises(ConfigurationError):
         Settings.load({"DRIP_API_KEY": "bad"}, require_key=False)
+
+
+def test_a_live_key_over_plain_http_to_a_remote_host_is_refused_and_a_test_key_warned_about(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    remote = {"DRIP_API_URL": "http://api.example.test/v1"}
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.load({**remote, "DRIP_API_KEY": "pk_live_0123456789abcdef"})
+    assert "https" in str(refused.value)
+    assert capsys.readouterr().err == ""
+    Settings.load({**remote, "DRIP_API_KEY": "pk_test_0123456789abcdef"})
+    warned = capsys.readouterr().err.splitlines()
+    assert len(warned) == 1
+    assert "https" in warned[0]
+    for safe in ("https://api.example.test/v1", "http://127.0.0.1:8787/v1", "http://LOCALHOST/v1", "http://[::1]:9/v1"):
+        Settings.load({"DRIP_API_URL": safe, "DRIP_API_KEY": "sk_live_0123456789abcdef"})
+    assert capsys.readouterr().err == ""
+
+
+def test_cli_exits_2_with_one_line_for_a_live_key_over_plain_http(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIP_")}
+    env |= {"DRIP_API_KEY": "pk_live_0123456789abcdef", "DRIP_API_URL": "http://api.example.test/v1"}
+    env["DRIP_MCP_STATE_DIR"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "drip_mcp"], env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=30
+    )
+    assert done.returncode == 2
+    lines = done.stderr.decode().splitlines()
+    assert len(lines) == 1
+    assert "https" in lines[0]
+    assert "0123456789abcdef" not in lines[0]

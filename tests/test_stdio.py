@@ -141,3 +141,43 @@ def test_stdio_server_exits_0_without_a_traceback_when_its_client_closes_stdin(t
     assert proc.returncode == 0
     assert json.loads(out.splitlines()[0])["result"]["serverInfo"]["name"] == "drip-mcp"
     assert b"Traceback" not in err
+
+
+async def _read_json_line(stream: Any, buffer: bytearray) -> dict[str, Any]:
+    while b"\n" not in buffer:
+        buffer += await stream.receive()
+    line, _, rest = bytes(buffer).partition(b"\n")
+    buffer[:] = rest
+    message: dict[str, Any] = json.loads(line)
+    return message
+
+
+async def test_stdio_answers_a_line_that_is_not_json_rpc_with_an_error_and_keeps_serving(tmp_path: Path) -> None:
+    env = {**os.environ, "DRIP_MCP_STATE_DIR": str(tmp_path / "state")}
+    env.pop("DRIP_API_KEY", None)
+    command = [sys.executable, "-m", "drip_mcp", "--sandbox", "--sandbox-db", str(tmp_path / "s.db")]
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    async with await anyio.open_process(command, env=env, stderr=subprocess.DEVNULL) as proc:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        buffer = bytearray()
+        with anyio.fail_after(DEADLINE_S):
+            await proc.stdin.send(b"this is not json\n")
+            parse_error = await _read_json_line(proc.stdout, buffer)
+            await proc.stdin.send(b'{"hello": "world"}\n')
+            invalid = await _read_json_line(proc.stdout, buffer)
+            await proc.stdin.send(json.dumps(initialize).encode() + b"\n")
+            initialized = await _read_json_line(proc.stdout, buffer)
+            await proc.stdin.aclose()
+            assert await proc.wait() == 0
+    assert parse_error["jsonrpc"] == "2.0"
+    assert parse_error["id"] is None
+    assert parse_error["error"]["code"] == -32700
+    assert (invalid["id"], invalid["error"]["code"]) == (None, -32600)
+    assert initialized["id"] == 7
+    assert initialized["result"]["serverInfo"]["name"] == "drip-mcp"

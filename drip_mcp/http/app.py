@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+import anyio
 import httpx2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,9 +26,9 @@ from drip_mcp.api.client import DripClient
 from drip_mcp.errors import ConfigurationError, DripError
 from drip_mcp.http.auth import AuthMiddleware
 from drip_mcp.http.oauth import JwksCache, JwtVerifier, OAuthMiddleware, current_gate, metadata_routes
-from drip_mcp.http.options import HEALTH_PATH, MESSAGE_PATH, SSE_PATH, HttpOptions
+from drip_mcp.http.options import HEALTH_PATH, MESSAGE_PATH, SSE_PATH, HttpOptions, LowercaseHostHeaders
 from drip_mcp.http.tenants import TenantHolder, current_tenant
-from drip_mcp.runtime import open_client, open_tenant_pool
+from drip_mcp.runtime import open_client, open_tenant_pool, warn_if_unreachable
 from drip_mcp.server import build_server
 from drip_mcp.settings import Settings
 
@@ -37,7 +38,12 @@ logger = logging.getLogger("drip_mcp.http")
 
 
 async def _health(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok", "version": __version__}, headers={"Cache-Control": "no-store"})
+    """Answers any ``Host`` (load balancers probe by IP); only an allowed caller learns the version."""
+    options: HttpOptions = request.app.state.drip_options
+    body = {"status": "ok"}
+    if options.allows(request.headers.get("host"), request.headers.get("origin")):
+        body["version"] = __version__
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
 def build_http_app(
@@ -112,6 +118,9 @@ def build_http_app(
                     opened = await stack.enter_async_context(open_client(settings))
                 fixed.append(opened)
                 stack.callback(fixed.clear)
+                checks = await stack.enter_async_context(anyio.create_task_group())
+                checks.start_soon(warn_if_unreachable, opened, settings)
+                stack.callback(checks.cancel_scope.cancel)
             if options.transport == "streamable-http":
                 # Entered last, left first: sessions end before the Drip pool closes.
                 await stack.enter_async_context(server.session_manager.run())
@@ -121,7 +130,7 @@ def build_http_app(
     routes: list[BaseRoute] = [Route(HEALTH_PATH, _health, methods=["GET"]), *extra_routes, *inner.routes]
     app = Starlette(
         routes=routes,
-        middleware=[middleware],
+        middleware=[Middleware(LowercaseHostHeaders), middleware],  # host names compare case-insensitively
         lifespan=lifespan,
     )
     app.state.drip_server = server

@@ -4,7 +4,11 @@
   explicit allow-list: loopback (``127.0.0.1``, ``localhost``, ``[::1]``, any
   port or none), the bind host when it is a specific address, and every
   ``--allowed-host``/``--allowed-origin``. A foreign ``Host`` gets 421, a
-  foreign ``Origin`` 403 (enforced by the SDK's transports).
+  foreign ``Origin`` 403 (enforced by the SDK's transports). Host names compare
+  case-insensitively: the patterns are lower case and `LowercaseHostHeaders`
+  lowers both headers before the SDK (whose matching is case-sensitive) sees them.
+  ``GET /health`` answers any ``Host`` (probes use pod IPs and service names) but
+  tells only an allowed caller (`HttpOptions.allows`) its version.
 * **Loopback unless authenticated.** Binding anything but loopback needs
   ``--auth-token``, ``--per-request-key`` or OAuth resource-server mode
   (``--oauth-issuer`` + ``--oauth-audience``, `drip_mcp.http.oauth`); otherwise
@@ -14,11 +18,12 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from drip_mcp.errors import ConfigurationError
 from drip_mcp.hosts import is_loopback
@@ -30,7 +35,15 @@ from drip_mcp.settings import (
     auth_token_from_env,
 )
 
-__all__ = ["HEALTH_PATH", "MESSAGE_PATH", "SSE_PATH", "TRANSPORTS", "HttpOptions", "host_header_form"]
+__all__ = [
+    "HEALTH_PATH",
+    "MESSAGE_PATH",
+    "SSE_PATH",
+    "TRANSPORTS",
+    "HttpOptions",
+    "LowercaseHostHeaders",
+    "host_header_form",
+]
 
 HEALTH_PATH = "/health"
 SSE_PATH = "/sse"
@@ -57,6 +70,25 @@ def _check_oauth_url(flag: str, url: str) -> None:
         raise ConfigurationError(
             f"{flag} must be an https:// URL without a fragment (http:// only on loopback); got {url!r}"
         )
+
+
+def _matches(value: str, patterns: Sequence[str]) -> bool:
+    """The SDK's rule (exact, or ``name:*`` for any port), case-insensitively."""
+    value = value.lower()
+    return any(value == p or (p.endswith(":*") and value.startswith(p[:-1])) for p in patterns)
+
+
+class LowercaseHostHeaders:
+    """ASGI middleware: lower-case the ``Host`` and ``Origin`` headers (host names ignore case)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            headers = [(k, v.lower() if k in (b"host", b"origin") else v) for k, v in scope.get("headers", ())]
+            scope = {**scope, "headers": headers}
+        await self.app(scope, receive, send)
 
 
 @dataclass(frozen=True)
@@ -182,8 +214,17 @@ class HttpOptions:
         origins += [o.strip().rstrip("/") for o in self.allowed_origins if o.strip()]
         return TransportSecuritySettings(
             enable_dns_rebinding_protection=True,
-            allowed_hosts=list(dict.fromkeys(hosts)),
-            allowed_origins=list(dict.fromkeys(origins)),
+            allowed_hosts=list(dict.fromkeys(h.lower() for h in hosts)),
+            allowed_origins=list(dict.fromkeys(o.lower() for o in origins)),
+        )
+
+    def allows(self, host: str | None, origin: str | None) -> bool:
+        """Whether a request with these ``Host`` and ``Origin`` headers passes the allow-list."""
+        security = self.transport_security()
+        return (
+            bool(host)
+            and _matches(host or "", security.allowed_hosts)
+            and (not origin or _matches(origin, security.allowed_origins))
         )
 
     @property

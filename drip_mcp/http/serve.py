@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 
 from drip_mcp._version import __version__
 from drip_mcp.errors import ConfigurationError
+from drip_mcp.hosts import bind_socket
 from drip_mcp.http.app import build_http_app
 from drip_mcp.http.options import HttpOptions, host_header_form
 from drip_mcp.keys import ApiKey
@@ -137,6 +138,7 @@ def serve_http(settings: Settings, options: HttpOptions) -> None:
         "server_header": False,
     }
     if options.workers > 1:
+        listening = bind_socket(options.host, options.port)  # a port in use: one line, before the banner
         _export_config(settings, options, os.environ)  # the workers' environment: written, read by Settings
         print(
             f"drip-mcp {__version__}: {options.transport} with {options.workers} workers; listening on "
@@ -144,7 +146,11 @@ def serve_http(settings: Settings, options: HttpOptions) -> None:
             file=sys.stderr,
             flush=True,
         )
-        uvicorn.run("drip_mcp.http.serve:app_factory", factory=True, workers=options.workers, **common)
+        from uvicorn.supervisors import Multiprocess
+
+        config = uvicorn.Config("drip_mcp.http.serve:app_factory", factory=True, workers=options.workers, **common)
+        with listening:  # as uvicorn.run(workers=N), on the socket bound above
+            Multiprocess(config, sockets=[listening]).run()
         return
 
     app = build_http_app(settings, options)
@@ -158,10 +164,12 @@ def serve_http(settings: Settings, options: HttpOptions) -> None:
                 print(_startup_line(settings, options, server_obj, port), file=sys.stderr, flush=True)
 
     server = AnnouncingServer(uvicorn.Config(app, **common))
+    sock = bind_socket(options.host, options.port)
     previous = signal.signal(signal.SIGTERM, _no_op_handler)
     try:
-        asyncio.run(server.serve())
+        asyncio.run(server.serve(sockets=[sock]))
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sock.close()
     if not server.started:
         raise ConfigurationError(f"the HTTP server on {options.host}:{options.port} did not start (see above)")

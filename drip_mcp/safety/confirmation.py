@@ -9,6 +9,11 @@ the call is repeated with that token and identical arguments. A token is
 where the payload binds the exact charge (customer, meter, quantity, metadata),
 the idempotency key to charge with, a nonce and an expiry. The secret is made
 per process, so tokens die with it; each nonce is accepted once.
+
+Redeeming is two steps so that a token is used up only by the charge it
+authorises: `check` verifies everything (signature, expiry, arguments and the
+idempotency key) without consuming anything, and `consume` marks the nonce used,
+atomically, right before the charge is sent. `redeem` does both.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 
 from drip_mcp.errors import ConfirmationError
 
-__all__ = ["CONFIRM_TTL_S", "ConfirmTokens"]
+__all__ = ["CONFIRM_TTL_S", "ConfirmTokens", "Confirmed"]
 
 CONFIRM_TTL_S = 300.0
 
@@ -42,6 +47,15 @@ def _unb64(text: str) -> bytes:
 @dataclass(frozen=True)
 class Issued:
     token: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """A checked, not yet consumed, confirm token: the idempotency key it binds and its nonce."""
+
+    idempotency_key: str
+    nonce: str
     expires_at: float
 
 
@@ -68,8 +82,8 @@ class ConfirmTokens:
         sig = hmac.new(self._secret, body.encode(), hashlib.sha256).hexdigest()
         return Issued(f"{body}.{sig}", expires)
 
-    def redeem(self, token: str, args: Mapping[str, Any]) -> str:
-        """Check and consume `token` for `args`; return the idempotency key it binds."""
+    def check(self, token: str, args: Mapping[str, Any], idempotency_key: str | None = None) -> Confirmed:
+        """Verify `token` for `args` (and `idempotency_key`, when given) without consuming it."""
         body, _, sig = token.partition(".")
         expected = hmac.new(self._secret, body.encode(), hashlib.sha256).hexdigest()
         if not sig or not hmac.compare_digest(sig, expected):
@@ -77,8 +91,7 @@ class ConfirmTokens:
                 "confirm_token is not valid for this server.", hint="Call drip_charge without it to get a new one."
             )
         payload = json.loads(_unb64(body))
-        now = self._clock()
-        if payload["e"] < now:
+        if payload["e"] < self._clock():
             raise ConfirmationError(
                 "confirm_token has expired; nothing was charged.",
                 code="CONFIRMATION_EXPIRED",
@@ -90,14 +103,42 @@ class ConfirmTokens:
                 code="CONFIRMATION_MISMATCH",
                 hint="Repeat the confirmed call with exactly the arguments of the preview.",
             )
+        if idempotency_key is not None and idempotency_key != payload["k"]:
+            raise ConfirmationError(
+                "idempotency_key differs from the one the confirmation was issued for; nothing was charged.",
+                code="CONFIRMATION_MISMATCH",
+                hint="Repeat the confirmed call with the preview's idempotency_key (or without one).",
+            )
+        confirmed = Confirmed(idempotency_key=payload["k"], nonce=payload["n"], expires_at=float(payload["e"]))
+        with self._lock:
+            if confirmed.nonce in self._used:
+                raise self._reused()
+        return confirmed
+
+    def consume(self, confirmed: Confirmed) -> None:
+        """Mark `confirmed` used (atomically: of concurrent callers, exactly one succeeds)."""
+        now = self._clock()
         with self._lock:
             self._used = {n: e for n, e in self._used.items() if e >= now}
-            if payload["n"] in self._used:
-                raise ConfirmationError(
-                    "confirm_token was already used; nothing more was charged.",
-                    code="CONFIRMATION_REUSED",
-                    hint="Each confirmation charges once. Ask the user again for another charge.",
-                )
-            self._used[payload["n"]] = payload["e"]
-        key: str = payload["k"]
-        return key
+            if confirmed.nonce in self._used:
+                raise self._reused()
+            self._used[confirmed.nonce] = confirmed.expires_at
+
+    def release(self, confirmed: Confirmed) -> None:
+        """Give a consumed token back: the charge it authorised was refused, so nothing moved."""
+        with self._lock:
+            self._used.pop(confirmed.nonce, None)
+
+    def redeem(self, token: str, args: Mapping[str, Any], idempotency_key: str | None = None) -> str:
+        """Check and consume `token` for `args`; return the idempotency key it binds."""
+        confirmed = self.check(token, args, idempotency_key)
+        self.consume(confirmed)
+        return confirmed.idempotency_key
+
+    @staticmethod
+    def _reused() -> ConfirmationError:
+        return ConfirmationError(
+            "confirm_token was already used; nothing more was charged.",
+            code="CONFIRMATION_REUSED",
+            hint="Each confirmation charges once. Ask the user again for another charge.",
+        )

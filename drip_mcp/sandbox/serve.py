@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from drip_mcp.hosts import is_loopback
+from drip_mcp.hosts import bind_socket, is_loopback
 from drip_mcp.paths import ensure_private_dir
 from drip_mcp.sandbox.app import Sandbox
 from drip_mcp.sandbox.config import FaultConfig, SandboxConfig
@@ -53,16 +53,6 @@ def webhook_hosts_from_args(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(getattr(args, "allow_webhook_host", None) or ())
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when proto says TCP.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
-
-
 def serve(
     *,
     host: str = "127.0.0.1",
@@ -89,6 +79,7 @@ def serve(
         raise ValueError(
             f"Refusing to serve the sandbox on non-loopback host {host!r}: pass --allow-remote to expose it"
         )
+    sock = bind_socket(host, port)  # first: a port in use is one line, before anything is opened
     if str(db_path) != ":memory:":
         ensure_private_dir(Path(db_path).expanduser().parent)
     dropper = SocketDropper()
@@ -111,7 +102,6 @@ def serve(
         webhook_allowed_hosts=webhook_allowed_hosts or (),
     )
     sandbox = Sandbox(config, connection_dropper=dropper)
-    sock = _bind(host, port)
     bound_port = sock.getsockname()[1]
     display_host = f"[{host}]" if ":" in host else host
 

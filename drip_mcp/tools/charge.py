@@ -30,6 +30,7 @@ from drip_mcp.api.models import Money, format_money
 from drip_mcp.api.wire import new_idempotency_key
 from drip_mcp.errors import APIStatusError, ConfirmationError, DripError
 from drip_mcp.keys import KeyType
+from drip_mcp.safety.confirmation import Confirmed
 from drip_mcp.safety.ledger import LedgerEntry
 from drip_mcp.tools.base import (
     CustomerId,
@@ -153,6 +154,7 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
 
     key = inp.idempotency_key
     top_up = ctx.payments.resumed(ctx, TOP_UP_PAGE)  # the answer to a top-up page: confirmed already, same key
+    confirmed: Confirmed | None = None
     if settings.confirm_charges and top_up is None:
         # Bound to the account too: with per-request keys, one tenant's token is useless to another.
         token_args = {**base, "metadata": metadata, "account": ctx.client.api_key.fingerprint}
@@ -178,16 +180,14 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
                 redacted_paths=ctx.redacted,
             )
         else:
-            bound_key = ctx.services.confirm_tokens.redeem(inp.confirm_token, token_args)
-            if key is not None and key != bound_key:
-                raise ConfirmationError(
-                    "idempotency_key differs from the one the confirmation was issued for; nothing was charged.",
-                    code="CONFIRMATION_MISMATCH",
-                )
-            key = bound_key
+            # Checked in full now, consumed only right before the charge it authorises is sent.
+            confirmed = ctx.services.confirm_tokens.check(inp.confirm_token, token_args, key)
+            key = confirmed.idempotency_key
 
     key = top_up["idempotency_key"] if top_up else key or new_idempotency_key("chg")  # one key for the retry too
     with guard.reserve(amount or Decimal(0)) as reservation:
+        if confirmed is not None:
+            ctx.services.confirm_tokens.consume(confirmed)
         try:
             send = functools.partial(
                 ctx.client.charge,
@@ -201,6 +201,8 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
         except APIStatusError as exc:
             if exc.status is not None and exc.status >= 500:
                 reservation.commit()  # the outcome is unknown: assume the money moved
+            elif confirmed is not None:
+                ctx.services.confirm_tokens.release(confirmed)  # Drip refused it: nothing moved
             raise
         except DripError:
             reservation.commit()

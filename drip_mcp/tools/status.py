@@ -9,7 +9,7 @@ from pydantic import Field
 
 from drip_mcp._version import __version__
 from drip_mcp.api.durable import OutboxSender
-from drip_mcp.errors import DripError
+from drip_mcp.errors import AuthenticationError, DripError, PermissionDeniedError
 from drip_mcp.keys import KeyType
 from drip_mcp.tools.base import CustomerId, ToolInput, ToolOutput, ToolSpec
 from drip_mcp.tools.context import ToolContext
@@ -20,13 +20,17 @@ class PingInput(ToolInput):
 
 
 class PingOutput(ToolOutput):
-    ok: bool = Field(description="True when the Drip API answered healthy.")
+    ok: bool = Field(description="True when the Drip API answered healthy and accepted the key.")
     api_status: str
     latency_ms: float | None = None
     base_url: str
     key_type: str = Field(description="'public' (pk_) or 'secret' (sk_).")
     key_mode: str = Field(description="'test' or 'live'. Live charges move real money.")
     key: str = Field(description="The configured key, masked.")
+    key_accepted: bool | None = Field(
+        default=None,
+        description="Whether Drip accepted the key for an authenticated read (None: not checked, API unreachable).",
+    )
     sandbox: bool
     read_only: bool
     toolsets: list[str]
@@ -44,6 +48,17 @@ class PingOutput(ToolOutput):
     )
 
 
+async def _check_key(ctx: ToolContext) -> tuple[bool | None, str]:
+    """An authenticated read any key may make (one customer): (False, why) on 401/403, None if it fails otherwise."""
+    try:
+        await ctx.client.list_customers(limit=1)
+    except (AuthenticationError, PermissionDeniedError) as exc:
+        return False, f"key refused: {exc.status} {exc.code} (check DRIP_API_KEY and its mode)"
+    except DripError:
+        return None, ""
+    return True, ""
+
+
 async def ping(ctx: ToolContext, inp: PingInput) -> PingOutput:
     started = time.perf_counter()
     try:
@@ -52,6 +67,9 @@ async def ping(ctx: ToolContext, inp: PingInput) -> PingOutput:
     except DripError as exc:
         status, ok = f"unreachable: {exc.code}", False
     latency = round((time.perf_counter() - started) * 1000, 2)
+    accepted, refusal = await _check_key(ctx) if ok else (None, "")
+    if accepted is False:
+        status, ok = refusal, False
     key = ctx.client.api_key
     warnings = []
     caps = ctx.services.guard.describe()
@@ -75,6 +93,7 @@ async def ping(ctx: ToolContext, inp: PingInput) -> PingOutput:
         key_type=key.type.value,
         key_mode=key.mode.value,
         key=key.masked,
+        key_accepted=accepted,
         sandbox=ctx.settings.sandbox,
         read_only=ctx.settings.read_only,
         toolsets=list(ctx.settings.toolsets),

@@ -171,6 +171,50 @@ async def test_foreign_host_gets_421_and_foreign_origin_gets_403(settings: Setti
         assert ok.status_code == 200, ok.text
 
 
+@pytest.mark.parametrize("transport", ["streamable-http", "sse"])
+async def test_host_and_origin_names_compare_case_insensitively(settings: Settings, transport: str) -> None:
+    options = HttpOptions(
+        transport=transport, allowed_hosts=("MCP.Example.com",), allowed_origins=("https://App.Example.com",)
+    )
+    app = build_http_app(settings, options)
+    hosts = ["LOCALHOST", "LocalHost:8000", "[::1]", "[::1]:8000", "127.0.0.1", "mcp.EXAMPLE.com"]
+    origins = ["HTTP://LocalHost:5173", "https://APP.example.COM", "http://[::1]"]
+    async with serving(app) as base, httpx2.AsyncClient(timeout=5) as http:
+
+        async def status(**headers: str) -> int:
+            if transport == "sse":  # the SSE stream stays open: look at the status line only
+                async with http.stream("GET", f"{base}/sse", headers=headers) as response:
+                    return response.status_code
+            reply = await http.post(f"{base}/mcp", json=initialize_body(), headers={**MCP_HEADERS, **headers})
+            return reply.status_code
+
+        by_host = {host: await status(Host=host) for host in hosts}
+        by_origin = {origin: await status(Origin=origin) for origin in origins}
+        foreign = (await status(Host="EVIL.example"), await status(Origin="HTTP://EVIL.example"))
+    assert by_host == dict.fromkeys(hosts, 200)
+    assert by_origin == dict.fromkeys(origins, 200)
+    assert foreign == (421, 403)
+
+
+async def test_health_answers_any_host_but_tells_the_version_only_to_allowed_callers(settings: Settings) -> None:
+    app = build_http_app(settings, HttpOptions())
+    async with serving(app) as base, httpx2.AsyncClient(timeout=5) as http:
+
+        async def health(**headers: str) -> tuple[int, Any]:
+            response = await http.get(f"{base}/health", headers=headers)
+            return response.status_code, response.json()
+
+        foreign_host = await health(Host="evil.com")
+        probe = await health(Host="10.0.3.7:8000")
+        foreign_origin = await health(Origin="http://evil.com")
+        upper = await health(Host="LOCALHOST:8000")
+        plain = await health()
+    for answer in (foreign_host, probe, foreign_origin):
+        assert answer == (200, {"status": "ok"})
+    for answer in (upper, plain):
+        assert answer == (200, {"status": "ok", "version": __version__})
+
+
 async def test_sse_checks_host_and_origin_too(settings: Settings) -> None:
     app = build_http_app(settings, HttpOptions(transport="sse"))
     async with serving(app) as base, httpx2.AsyncClient(timeout=5) as http:
@@ -319,7 +363,12 @@ async def test_hosted_tenants_share_one_pool_but_each_request_carries_its_own_ke
     assert pings[PUBLIC_KEY]["key_type"] == "public"
     assert pings[SECRET_KEY]["ok"]
     assert pings[SECRET_KEY]["key_type"] == "secret"
-    assert sorted(seen) == [("/health", f"Bearer {PUBLIC_KEY}"), ("/health", f"Bearer {SECRET_KEY}")]
+    # drip_ping also makes an authenticated read (GET /customers) with the same key.
+    assert sorted(s for s in seen if s[0] == "/health") == [
+        ("/health", f"Bearer {PUBLIC_KEY}"),
+        ("/health", f"Bearer {SECRET_KEY}"),
+    ]
+    assert sorted(seen) == sorted({(p, a) for p, _ in seen for a in (f"Bearer {PUBLIC_KEY}", f"Bearer {SECRET_KEY}")})
 
 
 @pytest.mark.parametrize("transport", ["streamable-http", "streamable-http-stateless", "sse"])
@@ -353,6 +402,13 @@ async def test_sdk_runs_tool_handlers_in_the_posting_requests_contextvars(transp
         result = await session.call_tool("where", {})
     assert result.content[0].type == "text"
     assert result.content[0].text == ("POST /messages/" if transport == "sse" else "POST /mcp")
+
+
+def test_tenant_pool_refuses_a_live_tenant_key_over_plain_http_to_a_remote_host() -> None:
+    pool = TenantPool(Settings(api_key=None, base_url="http://api.example.test/v1"), httpx2.AsyncClient())
+    with pytest.raises(ConfigurationError):
+        pool.client_for(ApiKey("pk_live_tenant0xxxxxxxx"))
+    assert len(pool) == 0
 
 
 def test_tenant_pool_is_a_bounded_lru_keyed_by_key_hash(settings: Settings) -> None:

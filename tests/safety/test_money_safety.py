@@ -18,6 +18,7 @@ from mcp_types import ElicitRequestParams, ElicitResult
 from server_fixtures import result_payload, state_env
 
 from drip_mcp.api.client import DripClient
+from drip_mcp.errors import ConfirmationError
 from drip_mcp.safety.confirmation import ConfirmTokens
 from drip_mcp.safety.guard import SpendGuard
 from drip_mcp.sandbox import Sandbox, SandboxConfig
@@ -303,6 +304,74 @@ async def test_confirm_token_for_other_arguments_is_refused(tmp_path: Path, tamp
         result = await h.call("drip_charge", **{**args, **tampered}, confirm_token=first["confirm_token"])
         assert error_of(result)["code"] == "CONFIRMATION_MISMATCH"
         assert h.transport.charges_sent() == 0
+
+
+@pytest.mark.anyio
+async def test_a_call_refused_for_its_idempotency_key_does_not_use_up_the_confirm_token(tmp_path: Path) -> None:
+    async with harness(tmp_path, confirm_charges=True) as h:
+        args: dict[str, Any] = {"customer_id": h.customer_id, "meter": "api_calls", "quantity": 7}
+        first = await h.call("drip_charge", **args)
+        token = first["confirm_token"]
+        wrong = await h.call("drip_charge", **args, idempotency_key="chg_something_else", confirm_token=token)
+        assert error_of(wrong)["code"] == "CONFIRMATION_MISMATCH"
+        right = await h.call("drip_charge", **args, idempotency_key=first["idempotency_key"], confirm_token=token)
+        assert right["status"] == "charged"
+        assert h.transport.charges_sent() == 1
+
+
+@pytest.mark.anyio
+async def test_a_charge_over_the_session_budget_does_not_use_up_the_confirm_token(tmp_path: Path) -> None:
+    async with harness(tmp_path, confirm_charges=True, session_budget_usdc="0.010") as h:
+        args: dict[str, Any] = {"customer_id": h.customer_id, "meter": "api_calls", "quantity": 7}
+        first, other = await h.call("drip_charge", **args), await h.call("drip_charge", **args)
+        assert (await h.call("drip_charge", **args, confirm_token=other["confirm_token"]))["status"] == "charged"
+        refused = await h.call("drip_charge", **args, confirm_token=first["confirm_token"])
+        assert error_of(refused)["code"] == "SPEND_CAP_EXCEEDED"
+        assert h.transport.charges_sent() == 1
+        h.services.guard.budget = Decimal("1")  # the operator's budget allows it now: the token still works
+        assert (await h.call("drip_charge", **args, confirm_token=first["confirm_token"]))["status"] == "charged"
+        assert h.transport.charges_sent() == 2
+
+
+@pytest.mark.anyio
+async def test_six_concurrent_redeems_of_one_confirm_token_charge_exactly_once(tmp_path: Path) -> None:
+    async with harness(tmp_path, confirm_charges=True) as h:
+        args: dict[str, Any] = {"customer_id": h.customer_id, "meter": "api_calls", "quantity": 7}
+        token = (await h.call("drip_charge", **args))["confirm_token"]
+        results: list[dict[str, Any]] = []
+
+        async def redeem() -> None:
+            results.append(await h.call("drip_charge", **args, confirm_token=token))
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for _ in range(6):
+                    tg.start_soon(redeem)
+        assert sorted(r.get("status") or r["error"]["code"] for r in results) == ["CONFIRMATION_REUSED"] * 5 + [
+            "charged"
+        ]
+        assert h.transport.charges_sent() == 1
+        assert h.balance() == Decimal("99.993")
+
+
+def test_checking_a_confirm_token_does_not_consume_it_and_consuming_it_twice_is_refused() -> None:
+    tokens = ConfirmTokens()
+    args = {"customer_id": "c", "quantity": "1"}
+    issued = tokens.issue(args, "chg_1")
+    with pytest.raises(ConfirmationError) as mismatch:
+        tokens.check(issued.token, args, "chg_2")
+    assert mismatch.value.code == "CONFIRMATION_MISMATCH"
+    confirmed = tokens.check(issued.token, args)
+    assert tokens.check(issued.token, args, "chg_1") == confirmed
+    tokens.consume(confirmed)
+    with pytest.raises(ConfirmationError) as reused:
+        tokens.consume(confirmed)
+    assert reused.value.code == "CONFIRMATION_REUSED"
+    with pytest.raises(ConfirmationError) as checked:
+        tokens.check(issued.token, args)
+    assert checked.value.code == "CONFIRMATION_REUSED"
+    tokens.release(confirmed)
+    assert tokens.redeem(issued.token, args) == "chg_1"
 
 
 @pytest.mark.anyio

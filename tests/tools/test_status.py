@@ -6,8 +6,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from mcp import Client
 from server_fixtures import PK, Harness, open_harness
 
+from drip_mcp.api.client import DripClient
+from drip_mcp.keys import ApiKey
+from drip_mcp.sandbox import Sandbox, SandboxConfig
+from drip_mcp.server import build_server
+from drip_mcp.settings import Settings
 from drip_mcp.tools import OPERATIONS
 
 pytestmark = pytest.mark.anyio
@@ -21,7 +27,26 @@ async def test_ping_reports_health_key_and_tools_without_revealing_the_key(h: Ha
     assert out["key"].startswith("sk_test_")
     assert "…" in out["key"]
     assert out["tools"] == [t.name for t in OPERATIONS]
+    assert out["key_accepted"] is True
     assert h.sent_to("GET", "/health")
+    assert h.sent_to("GET", "/v1/customers")
+
+
+async def test_ping_is_not_ok_when_drip_refuses_the_key(tmp_path: Path) -> None:
+    settings = Settings.load(
+        {"DRIP_MCP_STATE_DIR": str(tmp_path)}, api_key=PK, sandbox=True, sandbox_db=tmp_path / "s.db"
+    )
+    async with Sandbox(SandboxConfig(db_path=tmp_path / "s.db")) as sandbox:  # it answers 401 to a live key
+        live = ApiKey("pk_live_notforthesandbox01")
+        async with (
+            DripClient(live, base_url="http://sandbox.local/v1", transport=sandbox.transport()) as drip,
+            Client(build_server(settings, drip)) as client,
+        ):
+            result = await client.call_tool("drip_ping", {})
+    out = result.structured_content
+    assert out is not None
+    assert (out["ok"], out["key_accepted"]) == (False, False)
+    assert "401" in out["api_status"]
 
 
 async def test_ping_with_a_public_key_lists_only_public_tools(tmp_path: Path, mode: str) -> None:
