@@ -28,6 +28,9 @@ missing.
 | max_quantity     | --max-quantity       | DRIP_MAX_QUANTITY        | no cap                        |
 | confirm_charges  | --confirm-charges    | DRIP_CONFIRM_CHARGES     | false                         |
 | state_dir        | (env only)           | DRIP_MCP_STATE_DIR, XDG_STATE_HOME | ~/.local/state/drip-mcp |
+| state_url        | --state-url          | DRIP_MCP_STATE_URL       | none: SQLite <state dir>/state.db |
+| state_key        | (env only)           | DRIP_MCP_STATE_KEY       | none: tenant keys not stored  |
+| max_sessions_per_tenant | --max-sessions-per-tenant | DRIP_MCP_MAX_SESSIONS_PER_TENANT | 100 |
 | sandbox_faults   | (env only)           | DRIP_SANDBOX_{FAULT_RATE,DROP_RATE,LATENCY_MS,RETRY_AFTER_S,FAULT_SEED} |
 
 The API key is deliberately not a flag: command lines are visible to every
@@ -49,9 +52,12 @@ __all__ = [
     "AUTH_TOKEN_ENV",
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_RETRIES",
+    "DEFAULT_MAX_SESSIONS_PER_TENANT",
     "DEFAULT_TIMEOUT",
     "LOG_LEVEL_ENV",
     "SANDBOX_PUBLIC_KEY",
+    "STATE_KEY_ENV",
+    "STATE_URL_ENV",
     "TOOLSETS",
     "WORKER_CONFIG_ENV",
     "Settings",
@@ -79,6 +85,10 @@ SANDBOX_FAULT_ENV = (
 )
 # The key the embedded sandbox uses when none is configured: public, least privilege.
 SANDBOX_PUBLIC_KEY = "pk_test_sandbox_local"
+# The shared state store (PostgreSQL) and the operator key that seals tenant keys at rest.
+STATE_URL_ENV = "DRIP_MCP_STATE_URL"
+STATE_KEY_ENV = "DRIP_MCP_STATE_KEY"
+DEFAULT_MAX_SESSIONS_PER_TENANT = 100
 TOOLSETS = ("usage", "runs", "billing", "customers", "webhooks", "status")
 METADATA_POLICIES = ("redact", "strict")
 _TRUE = {"1", "true", "yes", "on"}
@@ -165,6 +175,9 @@ class Settings:
     confirm_charges: bool = False
     state_dir: Path = field(default_factory=lambda: resolve_state_dir({}))
     sandbox_faults: Mapping[str, str] = field(default_factory=dict)
+    state_url: str | None = field(default=None, repr=False)  # may carry a database password
+    state_key: str | None = field(default=None, repr=False)
+    max_sessions_per_tenant: int = DEFAULT_MAX_SESSIONS_PER_TENANT
 
     @property
     def sandbox_db_path(self) -> Path:
@@ -198,6 +211,8 @@ class Settings:
         session_budget_usdc: str | Decimal | None = None,
         max_quantity: str | Decimal | None = None,
         confirm_charges: bool | None = None,
+        state_url: str | None = None,
+        max_sessions_per_tenant: int | None = None,
     ) -> Settings:
         """Resolve settings: explicit arguments, then `environ` (default ``os.environ``), then defaults.
 
@@ -245,6 +260,17 @@ class Settings:
         db = sandbox_db if sandbox_db is not None else env.get("DRIP_SANDBOX_DB")
         outbox_path = outbox if outbox is not None else env.get("DRIP_MCP_OUTBOX")
         state = resolve_state_dir(env)
+        shared_url = (state_url or env.get(STATE_URL_ENV, "")).strip() or None
+        if shared_url is not None and not shared_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigurationError("--state-url (DRIP_MCP_STATE_URL) must be a postgresql:// URL")
+        sessions = _parse_number(
+            "max sessions per tenant",
+            max_sessions_per_tenant
+            if max_sessions_per_tenant is not None
+            else env.get("DRIP_MCP_MAX_SESSIONS_PER_TENANT", DEFAULT_MAX_SESSIONS_PER_TENANT),
+            minimum=1,
+            integer=True,
+        )
         return cls(
             api_key=key,
             base_url=normalize_base_url(url),
@@ -272,6 +298,9 @@ class Settings:
             else _parse_bool("DRIP_CONFIRM_CHARGES", env.get("DRIP_CONFIRM_CHARGES", "")),
             state_dir=state,
             sandbox_faults={name: env[name] for name in SANDBOX_FAULT_ENV if env.get(name)},
+            state_url=shared_url,
+            state_key=env.get(STATE_KEY_ENV, "").strip() or None,
+            max_sessions_per_tenant=int(sessions),
         )
 
 

@@ -28,6 +28,9 @@ from drip_mcp.http.tenants import TenantHolder, current_tenant
 from drip_mcp.runtime import open_client, open_tenant_pool
 from drip_mcp.server import build_server
 from drip_mcp.settings import Settings
+from drip_mcp.state.holder import StateSlot
+from drip_mcp.state.opening import open_state
+from drip_mcp.tools.context import Services
 
 __all__ = ["build_http_app"]
 
@@ -65,7 +68,12 @@ def build_http_app(
             raise DripError("drip-mcp is not running (its lifespan has not started).", code="INTERNAL_ERROR")
         return fixed[0]
 
-    server = build_server(settings, resolve_client=current_tenant if tenants is not None else resolve_fixed)
+    state = StateSlot()  # filled by the lifespan: state is per tenant, shared with every process of the store
+    server = build_server(
+        settings,
+        resolve_client=current_tenant if tenants is not None else resolve_fixed,
+        services=Services.for_settings(settings, state),
+    )
     security = options.transport_security()
     if options.transport == "streamable-http":
         inner = server.streamable_http_app(
@@ -83,14 +91,17 @@ def build_http_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            store = await stack.enter_async_context(open_state(settings))
+            state.fill(store)
+            stack.callback(state.empty)
             if tenants is not None:
-                tenants.pool = await stack.enter_async_context(open_tenant_pool(settings, transport))
+                tenants.pool = await stack.enter_async_context(open_tenant_pool(settings, transport, store=store))
                 stack.callback(setattr, tenants, "pool", None)
             elif client is None:
                 if transport is not None:
                     opened = await stack.enter_async_context(DripClient.from_settings(settings, transport=transport))
                 else:
-                    opened = await stack.enter_async_context(open_client(settings))
+                    opened = await stack.enter_async_context(open_client(settings, store=store))
                 fixed.append(opened)
                 stack.callback(fixed.clear)
             if options.transport == "streamable-http":

@@ -153,7 +153,7 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
     key = inp.idempotency_key
     if settings.confirm_charges:
         # Bound to the account too: with per-request keys, one tenant's token is useless to another.
-        token_args = {**base, "metadata": metadata, "account": ctx.client.api_key.fingerprint}
+        token_args = {**base, "metadata": metadata, "account": ctx.tenant}
         shown = "an unknown amount" if amount is None else f"{format_money(amount)} USDC"
         if _supports_elicitation(ctx):
             question = f"Charge customer {inp.customer_id} {shown} for {inp.quantity} {inp.meter}? This moves money."
@@ -165,7 +165,7 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
                 )
         elif inp.confirm_token is None:
             key = key or new_idempotency_key("chg")
-            issued = ctx.services.confirm_tokens.issue(token_args, key)
+            issued = await ctx.services.confirm_tokens.issue(token_args, key)
             return ChargeOutput(
                 status="confirmation_required",
                 **base,
@@ -176,7 +176,7 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
                 redacted_paths=ctx.redacted,
             )
         else:
-            bound_key = ctx.services.confirm_tokens.redeem(inp.confirm_token, token_args)
+            bound_key = await ctx.services.confirm_tokens.redeem(inp.confirm_token, token_args)
             if key is not None and key != bound_key:
                 raise ConfirmationError(
                     "idempotency_key differs from the one the confirmation was issued for; nothing was charged.",
@@ -184,7 +184,7 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
                 )
             key = bound_key
 
-    with guard.reserve(amount or Decimal(0)) as reservation:
+    async with guard.reserve(amount or Decimal(0), scope=ctx.scope) as reservation:
         try:
             reply = await ctx.client.charge(
                 customer_id=inp.customer_id,

@@ -11,6 +11,7 @@ from drip_mcp._version import __version__
 from drip_mcp.api.durable import OutboxSender
 from drip_mcp.errors import DripError
 from drip_mcp.keys import KeyType
+from drip_mcp.state.base import OutboxCounts
 from drip_mcp.tools.base import ToolInput, ToolOutput, ToolSpec
 from drip_mcp.tools.context import ToolContext
 
@@ -44,6 +45,12 @@ class PingOutput(ToolOutput):
     )
 
 
+async def _tenant_outbox_counts(ctx: ToolContext) -> OutboxCounts | None:
+    """The tenant's rows of the client's outbox (None: no outbox)."""
+    sender = ctx.client.durable
+    return await sender.counts(tenant=ctx.tenant) if isinstance(sender, OutboxSender) else None
+
+
 async def ping(ctx: ToolContext, inp: PingInput) -> PingOutput:
     started = time.perf_counter()
     try:
@@ -54,15 +61,13 @@ async def ping(ctx: ToolContext, inp: PingInput) -> PingOutput:
     latency = round((time.perf_counter() - started) * 1000, 2)
     key = ctx.client.api_key
     warnings = []
-    caps = ctx.services.guard.describe()
+    caps = ctx.services.guard.describe(await ctx.services.guard.spent(ctx.scope))
     if ctx.settings.max_quantity is not None:
         caps.append(f"max quantity {ctx.settings.max_quantity} per write")
     if key.is_live:
         active = "; ".join(caps) if caps else "none (consider --read-only or --max-charge-usdc)"
         warnings.append(f"LIVE key: drip_charge moves real money. Active caps: {active}.")
-    # --- durable outbox: this key's rows ---
-    sender = ctx.client.durable
-    counts = sender.outbox.counts(sender.scope) if isinstance(sender, OutboxSender) else None
+    counts = await _tenant_outbox_counts(ctx)
     if counts is not None and counts.dead:
         warnings.append(f"{counts.dead} queued write(s) were refused by Drip: see `drip-mcp outbox list --dead`.")
     return PingOutput(
@@ -108,9 +113,10 @@ class SessionSummaryOutput(ToolOutput):
 
 
 async def session_summary(ctx: ToolContext, inp: SessionSummaryInput) -> SessionSummaryOutput:
-    remaining = ctx.services.guard.remaining()
+    remaining = await ctx.services.guard.remaining(ctx.scope)
     return SessionSummaryOutput(
-        **ctx.services.ledger.summary(), budget_remaining_usdc=None if remaining is None else f"{remaining:.6f}"
+        **await ctx.services.ledger.summary(ctx.scope),
+        budget_remaining_usdc=None if remaining is None else f"{remaining:.6f}",
     )
 
 

@@ -18,6 +18,7 @@ from mcp_types import ElicitRequestParams, ElicitResult
 from server_fixtures import state_env
 
 from drip_mcp.api.client import DripClient
+from drip_mcp.keys import ApiKey
 from drip_mcp.safety.confirmation import ConfirmTokens
 from drip_mcp.safety.guard import SpendGuard
 from drip_mcp.sandbox import Sandbox, SandboxConfig
@@ -203,7 +204,7 @@ async def test_refused_charge_releases_its_reservation(tmp_path: Path) -> None:
     async with harness(tmp_path, session_budget_usdc="0.010") as h:
         missing = await h.call("drip_charge", customer_id="no_such_customer", meter="api_calls", quantity=5)
         assert error_of(missing)["code"] == "NOT_FOUND"
-        assert h.services.guard.remaining() == Decimal("0.010")
+        assert await h.services.guard.remaining(ApiKey(KEY).fingerprint) == Decimal("0.010")
         ok = await h.call("drip_charge", customer_id=h.customer_id, meter="api_calls", quantity=10)
         assert ok["status"] == "charged"
 
