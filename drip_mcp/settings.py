@@ -318,6 +318,8 @@ class WorkerEnvironment:
     api_key: str = field(repr=False)
     auth_token: str | None = field(repr=False)
     log_level: str
+    state_url: str | None = field(default=None, repr=False)
+    state_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def read(cls, environ: Mapping[str, str] | None = None) -> WorkerEnvironment:
@@ -330,4 +332,6 @@ class WorkerEnvironment:
             api_key=env.get("DRIP_API_KEY", "").strip(),
             auth_token=auth_token_from_env(env),
             log_level=env.get(LOG_LEVEL_ENV, "WARNING"),
+            state_url=env.get(STATE_URL_ENV, "").strip() or None,
+            state_key=env.get(STATE_KEY_ENV, "").strip() or None,
         )

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import MutableMapping
 from decimal import Decimal
@@ -30,7 +31,15 @@ from drip_mcp.http.options import HttpOptions, host_header_form
 from drip_mcp.keys import ApiKey
 from drip_mcp.logs import configure_logging
 from drip_mcp.server import DripServer, banner
-from drip_mcp.settings import AUTH_TOKEN_ENV, LOG_LEVEL_ENV, WORKER_CONFIG_ENV, Settings, WorkerEnvironment
+from drip_mcp.settings import (
+    AUTH_TOKEN_ENV,
+    LOG_LEVEL_ENV,
+    STATE_KEY_ENV,
+    STATE_URL_ENV,
+    WORKER_CONFIG_ENV,
+    Settings,
+    WorkerEnvironment,
+)
 
 __all__ = ["GRACEFUL_SHUTDOWN_S", "app_factory", "serve_http"]
 
@@ -79,6 +88,7 @@ def _export_config(settings: Settings, options: HttpOptions, environ: MutableMap
     }
     data["settings"].pop("api_key")
     data["options"].pop("auth_token")
+    _export_state_secrets(settings, data["settings"], environ)
     environ[WORKER_CONFIG_ENV] = json.dumps(data)
     if settings.api_key is not None:
         environ["DRIP_API_KEY"] = settings.api_key.reveal()
@@ -91,10 +101,26 @@ def _export_config(settings: Settings, options: HttpOptions, environ: MutableMap
         environ.pop(AUTH_TOKEN_ENV, None)
 
 
+def _export_state_secrets(settings: Settings, exported: dict[str, Any], environ: MutableMapping[str, str]) -> None:
+    """The state URL (it may carry a password) and the operator key travel in their own variables, not the JSON."""
+    exported.pop("state_url", None)
+    exported.pop("state_key", None)
+    for name, value in ((STATE_URL_ENV, settings.state_url), (STATE_KEY_ENV, settings.state_key)):
+        if value:
+            environ[name] = value
+        else:
+            environ.pop(name, None)
+
+
 def _import_config(worker: WorkerEnvironment) -> tuple[Settings, HttpOptions]:
     data = json.loads(worker.config)
     key = ApiKey(worker.api_key) if worker.api_key else None
-    settings = Settings(api_key=key, **{k: _decode(v) for k, v in data["settings"].items()})
+    settings = Settings(
+        api_key=key,
+        state_url=worker.state_url,
+        state_key=worker.state_key,
+        **{k: _decode(v) for k, v in data["settings"].items()},
+    )
     options = HttpOptions(auth_token=worker.auth_token, **{k: _decode(v) for k, v in data["options"].items()})
     return settings, options
 
@@ -113,6 +139,37 @@ def app_factory() -> Starlette:
 
 def _no_op_handler(signum: int, frame: object) -> None:
     """Stands in for SIGTERM's default while uvicorn serves: it re-raises the signal after draining."""
+
+
+def bind_listening_socket(host: str, port: int) -> socket.socket:
+    """The socket the workers share, bound here with ``TCP_NODELAY`` (accepted connections inherit it).
+
+    uvicorn's own bind for ``workers > 1`` leaves Nagle on, which delays every small response by up to 40 ms.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve_workers(common: dict[str, Any], workers: int) -> None:
+    """Run `workers` uvicorn worker processes on a socket bound by `bind_listening_socket`."""
+    from uvicorn import Config
+    from uvicorn.supervisors import Multiprocess
+
+    sock = bind_listening_socket(common["host"], common["port"])
+    try:
+        config = Config("drip_mcp.http.serve:app_factory", factory=True, workers=workers, **common)
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
 
 
 def serve_http(settings: Settings, options: HttpOptions) -> None:
@@ -144,7 +201,7 @@ def serve_http(settings: Settings, options: HttpOptions) -> None:
             file=sys.stderr,
             flush=True,
         )
-        uvicorn.run("drip_mcp.http.serve:app_factory", factory=True, workers=options.workers, **common)
+        _serve_workers(common, options.workers)
         return
 
     app = build_http_app(settings, options)
