@@ -24,6 +24,7 @@ from drip_mcp.api.client import DripClient
 from drip_mcp.errors import ConfigurationError, DripError
 from drip_mcp.http.auth import AuthMiddleware
 from drip_mcp.http.options import HEALTH_PATH, MESSAGE_PATH, SSE_PATH, HttpOptions
+from drip_mcp.http.sessions import DEFAULT_SESSION_IDLE_S, KeyCheck, SessionLimits, TenantSessions
 from drip_mcp.http.tenants import TenantHolder, current_tenant
 from drip_mcp.runtime import open_client, open_tenant_pool
 from drip_mcp.server import build_server
@@ -39,6 +40,21 @@ logger = logging.getLogger("drip_mcp.http")
 
 async def _health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "version": __version__}, headers={"Cache-Control": "no-store"})
+
+
+def _session_limits(settings: Settings, options: HttpOptions, tenants: TenantHolder | None) -> list[Middleware]:
+    """Per-tenant session caps (and, with per-request keys, a Drip check of each key) for stateful streamable HTTP."""
+    if options.transport != "streamable-http" or options.stateless:
+        return []
+    return [
+        Middleware(
+            SessionLimits,
+            path=options.path,
+            sessions=TenantSessions(limit=settings.max_sessions_per_tenant, idle_s=DEFAULT_SESSION_IDLE_S),
+            key_check=KeyCheck() if tenants is not None else None,
+            tenant_client=current_tenant if tenants is not None else None,
+        )
+    ]
 
 
 def build_http_app(
@@ -82,6 +98,7 @@ def build_http_app(
             stateless_http=options.stateless,
             transport_security=security,
             host=options.host,
+            session_idle_timeout=DEFAULT_SESSION_IDLE_S,
         )
     else:
         inner = server.sse_app(
@@ -113,7 +130,10 @@ def build_http_app(
     routes: list[BaseRoute] = [Route(HEALTH_PATH, _health, methods=["GET"]), *inner.routes]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(AuthMiddleware, token=options.auth_token, tenants=tenants)],
+        middleware=[
+            Middleware(AuthMiddleware, token=options.auth_token, tenants=tenants),
+            *_session_limits(settings, options, tenants),
+        ],
         lifespan=lifespan,
     )
     app.state.drip_server = server
