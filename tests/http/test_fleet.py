@@ -200,3 +200,35 @@ async def test_rows_held_by_a_killed_host_are_delivered_once_by_the_other_within
             for r in db.execute("SELECT idempotency_key FROM usage_events WHERE idempotency_key LIKE 'fleet-usage-%'")
         ]
     assert sorted(landed) == keys
+
+
+async def test_a_per_request_key_tenants_stranded_rows_are_delivered_by_a_host_it_never_visited(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    keys = [f"fleet-stranded-{i}" for i in range(3)]
+    sealed = {"DRIP_MCP_STATE_KEY": "fleet-operator-key-for-tests"}
+    args = ("--per-request-key",)
+    async with host(tmp_path, "host2", postgres_url, *args, env=sealed) as (_, two):
+        async with sessions((two, KEY_B)) as (b2,):  # B only: tenant A never connects to host 2
+            customer = (await call(b2, "drip_create_customer", {"external_customer_id": "fleet-4"}))["customer"]["id"]
+        slow = {**sealed, "DRIP_SANDBOX_LATENCY_MS": "60000"}
+        async with (
+            host(tmp_path, "host1", postgres_url, *args, env=slow) as (doomed, one),
+            httpx2.AsyncClient(timeout=120, headers={"Authorization": f"Bearer {KEY_A}"}) as http,
+            anyio.create_task_group() as calls,
+        ):
+            for key in keys:
+                usage = {"customer_id": customer, "meter": "api_calls", "quantity": 1, "idempotency_key": key}
+                calls.start_soon(call_until_host_dies, http, one, usage)
+            # Bounded poll (another process's progress): until host 1 holds all of A's rows.
+            await poll(lambda rows: sum(owner is not None for *_, owner in rows) == len(keys), postgres_url, 10)
+            doomed.kill()
+            calls.cancel_scope.cancel()
+        # Bounded poll: host 2 opens A's sealed key and delivers A's rows once the dead holder's leases lapse.
+        await poll(lambda rows: all(status == "sent" for _, status, *_ in rows), postgres_url, 30)
+
+    assert sorted((k, s, a) for k, s, a, _ in _rows(postgres_url)) == [(k, "sent", 1) for k in keys]
+    with psycopg.connect(postgres_url) as conn:
+        stored = conn.execute("SELECT sealed FROM tenant_keys").fetchall()
+    assert stored
+    assert all(KEY_A.encode() not in bytes(row[0]) for row in stored)

@@ -1,7 +1,9 @@
-"""Per-tenant session limits: one key cannot fill the session table; keys Drip refuses open no session."""
+"""Per-tenant session limits: one key cannot fill the session table; keys Drip refuses open no session.
+Also the workers' listening socket (TCP_NODELAY)."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import httpx2
@@ -10,6 +12,7 @@ from transport_helpers import MCP_HEADERS, initialize_body, serving, streamable_
 
 from drip_mcp.api.client import DripClient
 from drip_mcp.http import HttpOptions, build_http_app
+from drip_mcp.http.serve import bind_listening_socket
 from drip_mcp.http.sessions import KeyCheck, TenantSessions
 from drip_mcp.keys import ApiKey
 from drip_mcp.settings import Settings
@@ -80,3 +83,18 @@ async def test_a_key_is_checked_with_drip_once_and_the_answer_cached(status: int
         answers = [await check.accepts(client), await check.accepts(client)]
     assert answers == [accepted, accepted]
     assert drip.requests == 1
+
+
+def test_the_workers_listening_socket_has_tcp_nodelay_and_so_do_its_connections() -> None:
+    listener = bind_listening_socket("127.0.0.1", 0)
+    try:
+        listener.listen()
+        with socket.create_connection(listener.getsockname()[:2], timeout=5):
+            accepted, _ = listener.accept()
+            with accepted:
+                nodelay = accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert nodelay
+        assert listener.get_inheritable()
+    finally:
+        listener.close()
