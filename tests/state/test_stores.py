@@ -12,7 +12,16 @@ import anyio
 import psycopg
 import pytest
 
-from drip_mcp.state import BudgetExceeded, KeySealer, SqliteState, StateStore, open_postgres_state
+from drip_mcp.keys import ApiKey
+from drip_mcp.state import (
+    BudgetExceeded,
+    KeySealer,
+    SqliteState,
+    StateStore,
+    acting_as,
+    open_postgres_state,
+    tenant_of,
+)
 from drip_mcp.state.migrations import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
 from drip_mcp.state.postgres import PostgresOutbox
 
@@ -145,3 +154,13 @@ async def test_state_tables_live_in_the_database_named_by_the_url(postgres_url: 
     with psycopg.connect(postgres_url) as conn:
         tables = {row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
     assert tables >= {"ledger", "budgets", "nonces", "shared_secrets", "secret_files", "tenant_keys", "outbox"}
+
+
+def test_the_tenant_is_the_key_fingerprint_unless_a_subject_is_set_for_the_request() -> None:
+    key = ApiKey("sk_test_tenantRule0001")
+    assert tenant_of(key) == key.fingerprint
+    with acting_as("user-42"):
+        assert tenant_of(key) == "sub:user-42"
+        with acting_as(None):  # no subject: the enclosing one stays
+            assert tenant_of(key) == "sub:user-42"
+    assert tenant_of(key) == key.fingerprint
