@@ -26,7 +26,7 @@ from drip_mcp.settings import TOOLSETS
 __all__ = ["main"]
 
 EXIT_CONFIG = 2
-SUBCOMMANDS = ("serve", "sandbox", "tools", "demo", "outbox")
+SUBCOMMANDS = ("serve", "sandbox", "tools", "demo", "outbox", "state")
 
 
 def _serve_parser(parser: argparse.ArgumentParser) -> None:
@@ -54,10 +54,18 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
     parser.add_argument("--outbox", type=Path, help="durable outbox SQLite file (env DRIP_MCP_OUTBOX)")
+    _state_url_argument(parser)
+    parser.add_argument(
+        "--max-sessions-per-tenant",
+        type=int,
+        help="open MCP sessions one tenant may hold (env DRIP_MCP_MAX_SESSIONS_PER_TENANT, default 100)",
+    )
     money = parser.add_argument_group("money safety")
     money.add_argument("--max-charge-usdc", help="refuse any single charge above this (env DRIP_MAX_CHARGE_USDC)")
     money.add_argument(
-        "--session-budget-usdc", help="refuse charges beyond this total per process (env DRIP_SESSION_BUDGET_USDC)"
+        "--session-budget-usdc",
+        help="refuse charges beyond this total per tenant over HTTP (fleet-wide with --state-url), per process over "
+        "stdio (env DRIP_SESSION_BUDGET_USDC)",
     )
     money.add_argument("--max-quantity", help="refuse any usage write above this quantity (env DRIP_MAX_QUANTITY)")
     money.add_argument("--confirm-charges", action="store_true", default=None, help="ask the user before every charge")
@@ -103,6 +111,13 @@ SUBCOMMAND_EPILOG = (
 )
 
 
+def _state_url_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-url",
+        help="postgresql://... state store shared by a fleet (env DRIP_MCP_STATE_URL; default SQLite in the state dir)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="drip-mcp", description="MCP server for the Drip usage-billing API (stdio by default)."
@@ -133,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     tools.add_argument("--output", type=Path, help="write the manifest here instead of stdout")
     tools.add_argument("--readme", type=Path, help="rewrite the tool table in this README (between its markers)")
 
+    state = sub.add_parser("state", help="the state store (SQLite in the state dir, or --state-url PostgreSQL)")
+    state_actions = state.add_subparsers(dest="state_command", required=True)
+    _state_url_argument(state_actions.add_parser("migrate", help="apply the schema migrations; print the version"))
+
     outbox_cli.add_parser(sub)
     return parser
 
@@ -154,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo()
         if args.command == "outbox":
             return outbox_cli.run(args)
+        if args.command == "state":
+            return _run_state_migrate(args)
         return _run_serve(args)
     except ConfigurationError as exc:
         print(f"drip-mcp: {exc}", file=sys.stderr)
@@ -187,6 +208,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         max_quantity=args.max_quantity,
         confirm_charges=args.confirm_charges,
         require_key=not (args.per_request_key or args.sandbox),
+        state_url=args.state_url,
+        max_sessions_per_tenant=args.max_sessions_per_tenant,
     )
     masking = configure_logging(args.log_level, secrets=[settings.api_key.reveal()] if settings.api_key else [])
     if args.transport == "stdio":
@@ -199,6 +222,24 @@ def _run_serve(args: argparse.Namespace) -> int:
     options = HttpOptions.from_args(args)
     masking.add(options.auth_token or "")
     serve_http(settings, options)
+    return 0
+
+
+def _run_state_migrate(args: argparse.Namespace) -> int:
+    """``drip-mcp state migrate``: open the store (which applies missing migrations) and print its version."""
+    import anyio
+
+    from drip_mcp.settings import Settings
+    from drip_mcp.state import open_state
+
+    settings = Settings.load(api_key="", require_key=False, state_url=args.state_url)
+
+    async def migrate() -> tuple[str, int]:
+        async with open_state(settings) as store:
+            return store.kind, await store.schema_version()
+
+    kind, version = anyio.run(migrate)
+    print(f"drip-mcp: {kind} state store at schema version {version}")
     return 0
 
 

@@ -29,10 +29,13 @@ def bind_socket(host: str, port: int) -> socket.socket:
     """
     name = host.strip().strip("[]")
     family = socket.AF_INET6 if ":" in name else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when proto says TCP.
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when proto says TCP; and set
+    # here too, so connections that uvicorn's worker processes accept inherit it (their own bind leaves Nagle
+    # on, which delayed every small keep-alive response by the client's delayed ACK, ~40 ms).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((name, port))
     except OSError as exc:
         sock.close()

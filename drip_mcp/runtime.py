@@ -9,10 +9,18 @@
 
 Every `DripClient` built here gets its outbox sender at construction: nothing
 is attached or changed afterwards.
+
+Given a state store (`drip_mcp.state`) whose ``outbox`` is shared (PostgreSQL,
+``--state-url``), durable writes go there instead of the SQLite outbox file, and
+`TenantPool` can deliver a per-request-key tenant's stranded rows while it is not
+connected: with ``DRIP_MCP_STATE_KEY`` each tenant's key is stored sealed
+(`drip_mcp.state.sealing`) and `TenantPool.adopt_stranded` opens a client for any
+tenant whose rows wait.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -31,6 +39,8 @@ from drip_mcp.keys import ApiKey
 from drip_mcp.paths import ensure_private_dir, secure_state_dir
 from drip_mcp.sandbox import FaultConfig, Sandbox, SandboxConfig
 from drip_mcp.settings import Settings, check_key_transport
+from drip_mcp.state.base import OutboxStore, StateStore
+from drip_mcp.state.sealing import KeySealer
 
 __all__ = [
     "REACHABILITY_TIMEOUT_S",
@@ -42,6 +52,8 @@ __all__ = [
     "outbox_target",
     "warn_if_unreachable",
 ]
+
+logger = logging.getLogger("drip_mcp.runtime")
 
 # The embedded sandbox answers in-process: this URL never leaves the process.
 SANDBOX_BASE_URL = "http://sandbox.local/v1"
@@ -57,7 +69,7 @@ def outbox_target(settings: Settings) -> str:
     return settings.base_url
 
 
-def _sender(outbox: Outbox | None, settings: Settings, key: ApiKey) -> OutboxSender | None:
+def _sender(outbox: Outbox | OutboxStore | None, settings: Settings, key: ApiKey) -> OutboxSender | None:
     return None if outbox is None else OutboxSender(outbox, outbox_scope(outbox_target(settings), key))
 
 
@@ -66,6 +78,13 @@ def _secure_state_dir(settings: Settings) -> None:
     used = (p for p in (settings.outbox, settings.sandbox_db) if p is not None)
     if settings.state_dir.exists() or any(p.parent == settings.state_dir for p in used):
         secure_state_dir(settings.state_dir)
+
+
+def _open_outbox(stack: AsyncExitStack, settings: Settings, store: StateStore | None) -> Outbox | OutboxStore | None:
+    """The store's shared outbox (``--state-url``), else the SQLite outbox file (``settings.outbox``), else None."""
+    if store is not None and store.outbox is not None and settings.outbox is not None:
+        return store.outbox
+    return stack.enter_context(open_outbox(settings.outbox)) if settings.outbox is not None else None
 
 
 @asynccontextmanager
@@ -81,17 +100,19 @@ async def _embedded_sandbox(settings: Settings) -> AsyncIterator[Sandbox]:
 
 
 @asynccontextmanager
-async def open_client(settings: Settings, *, drain: bool = True) -> AsyncIterator[DripClient]:
+async def open_client(
+    settings: Settings, *, drain: bool = True, store: StateStore | None = None
+) -> AsyncIterator[DripClient]:
     """The Drip client for `settings`: the real API, or the embedded sandbox (in-process, no socket).
 
-    With `settings.outbox` set, durable writes go through that outbox and, when `drain`, a
-    background drainer delivers its pending rows for as long as the client is open.
+    With `settings.outbox` set, durable writes go through that outbox (the `store`'s shared one when it has
+    one) and, when `drain`, a background drainer delivers its pending rows for as long as the client is open.
     """
     if settings.api_key is None:
         raise ConfigurationError("DRIP_API_KEY is not set")
     _secure_state_dir(settings)
     async with AsyncExitStack() as stack:
-        outbox = stack.enter_context(open_outbox(settings.outbox)) if settings.outbox is not None else None
+        outbox = _open_outbox(stack, settings, store)
         durable = _sender(outbox, settings, settings.api_key)
         if settings.sandbox:
             sandbox = await stack.enter_async_context(_embedded_sandbox(settings))
@@ -146,8 +167,9 @@ class TenantPool:
         *,
         base_url: str | None = None,
         capacity: int = TENANT_POOL_SIZE,
-        outbox: Outbox | None = None,
+        outbox: Outbox | OutboxStore | None = None,
         drainers: TaskGroup | None = None,
+        store: StateStore | None = None,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
@@ -159,6 +181,8 @@ class TenantPool:
         self._outbox = outbox
         self._drainers = drainers
         self._draining: dict[str, anyio.CancelScope] = {}
+        self._store = store
+        self._sealer = KeySealer(settings.state_key) if settings.state_key and store is not None else None
 
     def __len__(self) -> int:
         return len(self._clients)
@@ -189,11 +213,36 @@ class TenantPool:
         self._clients[fp] = client
         if client.durable is not None and self._drainers is not None:
             self._draining[fp] = _start_in(self._drainers, Drainer(client).run)
+            if self._sealer is not None and self._store is not None:
+                self._drainers.start_soon(self._store.save_tenant_key, fp, self._sealer.seal(fp, key.reveal()))
         while len(self._clients) > self.capacity:
             evicted, _ = self._clients.popitem(last=False)  # shares the pool: nothing to close
             if (drainer := self._draining.pop(evicted, None)) is not None:
                 drainer.cancel()
         return client
+
+    async def adopt_stranded(self, *, interval_s: float = 5.0) -> None:
+        """Every `interval_s`, open a client (and so a drainer) for each tenant whose rows wait, until cancelled.
+
+        Needs a shared outbox and ``DRIP_MCP_STATE_KEY``: the tenant's sealed key is read from the store. A
+        tenant whose key was never stored (or was sealed under another operator key) keeps waiting.
+        """
+        outbox = None if isinstance(self._outbox, Outbox) else self._outbox  # a file's rows stay on its host
+        if self._sealer is None or self._store is None or outbox is None:
+            return
+        prefix = f"{outbox_target(self._settings)}|"
+        while True:
+            try:
+                for scope in await outbox.waiting_scopes():
+                    fp = scope.removeprefix(prefix)
+                    if scope.startswith(prefix) and fp not in self._clients:
+                        sealed = await self._store.tenant_key(fp)
+                        secret = self._sealer.open(fp, sealed) if sealed is not None else None
+                        if secret is not None:
+                            self.client_for(ApiKey(secret))
+            except Exception:
+                logger.exception("adopting stranded outbox rows failed; retrying")
+            await anyio.sleep(interval_s)
 
 
 def _start_in(group: TaskGroup, task: Callable[[], Awaitable[None]]) -> anyio.CancelScope:
@@ -210,12 +259,16 @@ def _start_in(group: TaskGroup, task: Callable[[], Awaitable[None]]) -> anyio.Ca
 
 @asynccontextmanager
 async def open_tenant_pool(
-    settings: Settings, transport: httpx2.AsyncBaseTransport | None = None
+    settings: Settings, transport: httpx2.AsyncBaseTransport | None = None, *, store: StateStore | None = None
 ) -> AsyncIterator[TenantPool]:
-    """One shared HTTP pool for every tenant: the embedded sandbox's, `transport`'s or the network's."""
+    """One shared HTTP pool for every tenant: the embedded sandbox's, `transport`'s or the network's.
+
+    With a `store` that has a shared outbox, tenants' durable writes go there, and stranded rows are adopted
+    (`TenantPool.adopt_stranded`) when ``DRIP_MCP_STATE_KEY`` is set.
+    """
     _secure_state_dir(settings)
     async with AsyncExitStack() as stack:
-        outbox = stack.enter_context(open_outbox(settings.outbox)) if settings.outbox is not None else None
+        outbox = _open_outbox(stack, settings, store)
         base_url: str | None = None
         if transport is None and settings.sandbox:
             sandbox = await stack.enter_async_context(_embedded_sandbox(settings))
@@ -224,4 +277,6 @@ async def open_tenant_pool(
         stack.push_async_callback(http.aclose)
         drainers = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(drainers.cancel_scope.cancel)
-        yield TenantPool(settings, http, base_url=base_url, outbox=outbox, drainers=drainers)
+        pool = TenantPool(settings, http, base_url=base_url, outbox=outbox, drainers=drainers, store=store)
+        drainers.start_soon(pool.adopt_stranded)
+        yield pool

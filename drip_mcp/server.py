@@ -37,6 +37,7 @@ from drip_mcp.features import completions, elicitation, identity, prompts, resou
 from drip_mcp.keys import KeyType
 from drip_mcp.launch import launch_command
 from drip_mcp.settings import Settings
+from drip_mcp.state.tenancy import tenant_of
 from drip_mcp.tools import CATALOGUE_TOOLS, TOOLS_BY_NAME, ToolSpec, select_tools
 from drip_mcp.tools.base import QUANTITY_LIMIT
 from drip_mcp.tools.catalogue import CALL_OPERATION, search_score
@@ -159,7 +160,7 @@ class DripServer(MCPServer[Any]):
             "drip://session/ledger",
             name="session_ledger",
             title="Session ledger",
-            description="What this server process tracked and charged, with totals per customer.",
+            description="What this tenant tracked and charged, with totals per customer.",
             mime_type="application/json",
         )(self._ledger_json)
         resources.register(self, resolve_client)
@@ -204,8 +205,13 @@ class DripServer(MCPServer[Any]):
         scored = [(search_score(s, words), i, s) for i, s in enumerate(specs)]
         return [s for score, _, s in sorted(scored, key=lambda t: (-t[0], t[1])) if score > 0]
 
-    def _ledger_json(self) -> str:
-        return _dumps(self.services.ledger.summary())
+    def tenant_of(self, client: DripClient) -> str:
+        """Who a call made with `client` acts for: the one place the tenant rule is applied."""
+        return tenant_of(client.api_key)
+
+    async def _ledger_json(self) -> str:
+        tenant = self.tenant_of(self._resolve_client())
+        return _dumps(await self.services.ledger.summary(self.services.scope_of(tenant)))
 
     def _select(self, key_type: KeyType) -> tuple[ToolSpec[Any, Any], ...]:
         s = self.drip_settings
@@ -213,11 +219,13 @@ class DripServer(MCPServer[Any]):
             key_type, toolsets=s.toolsets, tools=s.tools, exclude_tools=s.exclude_tools, read_only=s.read_only
         )
 
-    def _record(self, spec: ToolSpec[Any, Any], inp: Any, out: Any, error: DripError | None) -> None:
-        """Append what the tool's ledger hook says this call wrote (usage and charges)."""
+    async def _record(
+        self, ctx: ToolContext, spec: ToolSpec[Any, Any], inp: Any, out: Any, error: DripError | None
+    ) -> None:
+        """Append what the tool's ledger hook says this call wrote (usage and charges) to the tenant's ledger."""
         if spec.ledger is not None:
             for entry in spec.ledger(inp, out, error):
-                self.services.ledger.add(entry)
+                await self.services.ledger.add(entry, scope=ctx.scope)
 
     def _visible(self, key_type: KeyType) -> dict[str, ToolSpec[Any, Any]]:
         """The tools this request may list and call: the key's allowed set, narrowed by the request's gate."""
@@ -254,6 +262,7 @@ class DripServer(MCPServer[Any]):
                 client=client,
                 settings=self.drip_settings,
                 services=self.services,
+                tenant=self.tenant_of(client),
                 mcp=context,
                 durable=spec.durable,
                 allowed_tools=tuple(self._visible(client.key_type)),
@@ -263,9 +272,9 @@ class DripServer(MCPServer[Any]):
             try:
                 output = await spec.handler(ctx, inp)
             except DripError as exc:
-                self._record(spec, inp, None, exc)
+                await self._record(ctx, spec, inp, None, exc)
                 raise
-            self._record(spec, inp, output, None)
+            await self._record(ctx, spec, inp, output, None)
         except NeedsClientInput as needed:
             return needed.result
         except DripError as exc:

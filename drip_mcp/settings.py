@@ -30,6 +30,9 @@ missing.
 | max_quantity     | --max-quantity       | DRIP_MAX_QUANTITY        | no cap                        |
 | confirm_charges  | --confirm-charges    | DRIP_CONFIRM_CHARGES     | false                         |
 | state_dir        | (env only)           | DRIP_MCP_STATE_DIR, XDG_STATE_HOME | ~/.local/state/drip-mcp |
+| state_url        | --state-url          | DRIP_MCP_STATE_URL       | none: SQLite <state dir>/state.db |
+| state_key        | (env only)           | DRIP_MCP_STATE_KEY       | none: tenant keys not stored  |
+| max_sessions_per_tenant | --max-sessions-per-tenant | DRIP_MCP_MAX_SESSIONS_PER_TENANT | 100 |
 | sandbox_faults   | (env only)           | DRIP_SANDBOX_{FAULT_RATE,DROP_RATE,LATENCY_MS,RETRY_AFTER_S,FAULT_SEED} |
 | sandbox_webhook_hosts | (env; sandbox: --allow-webhook-host) | DRIP_SANDBOX_WEBHOOK_HOSTS | loopback only |
 
@@ -63,12 +66,15 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_CALL_DEADLINE",
     "DEFAULT_MAX_RETRIES",
+    "DEFAULT_MAX_SESSIONS_PER_TENANT",
     "DEFAULT_TIMEOUT",
     "LOG_LEVEL_ENV",
     "OAUTH_AUDIENCE_ENV",
     "OAUTH_ISSUER_ENV",
     "OAUTH_JWKS_URL_ENV",
     "SANDBOX_PUBLIC_KEY",
+    "STATE_KEY_ENV",
+    "STATE_URL_ENV",
     "SURFACES",
     "TOOLSETS",
     "WORKER_CONFIG_ENV",
@@ -112,6 +118,10 @@ SANDBOX_FAULT_ENV = (
 )
 # The key the embedded sandbox uses when none is configured: public, least privilege.
 SANDBOX_PUBLIC_KEY = "pk_test_sandbox_local"
+# The shared state store (PostgreSQL) and the operator key that seals tenant keys at rest.
+STATE_URL_ENV = "DRIP_MCP_STATE_URL"
+STATE_KEY_ENV = "DRIP_MCP_STATE_KEY"
+DEFAULT_MAX_SESSIONS_PER_TENANT = 100
 TOOLSETS = (
     "usage",
     "runs",
@@ -236,6 +246,10 @@ class Settings:
         """Seconds one logical Drip call may take (`call_deadline` of `timeout` and `max_retries`)."""
         return call_deadline(self.timeout, self.max_retries)
 
+    state_url: str | None = field(default=None, repr=False)  # may carry a database password
+    state_key: str | None = field(default=None, repr=False)
+    max_sessions_per_tenant: int = DEFAULT_MAX_SESSIONS_PER_TENANT
+
     @property
     def sandbox_db_path(self) -> Path:
         """The sandbox database for ``drip-mcp sandbox``: `sandbox_db`, else ``<state dir>/sandbox.db``."""
@@ -269,6 +283,8 @@ class Settings:
         session_budget_usdc: str | Decimal | None = None,
         max_quantity: str | Decimal | None = None,
         confirm_charges: bool | None = None,
+        state_url: str | None = None,
+        max_sessions_per_tenant: int | None = None,
     ) -> Settings:
         """Resolve settings: explicit arguments, then `environ` (default ``os.environ``), then defaults.
 
@@ -324,6 +340,17 @@ class Settings:
         db = sandbox_db if sandbox_db is not None else env.get("DRIP_SANDBOX_DB")
         outbox_path = outbox if outbox is not None else env.get("DRIP_MCP_OUTBOX")
         state = resolve_state_dir(env)
+        shared_url = (state_url or env.get(STATE_URL_ENV, "")).strip() or None
+        if shared_url is not None and not shared_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigurationError("--state-url (DRIP_MCP_STATE_URL) must be a postgresql:// URL")
+        sessions = _parse_number(
+            "max sessions per tenant",
+            max_sessions_per_tenant
+            if max_sessions_per_tenant is not None
+            else env.get("DRIP_MCP_MAX_SESSIONS_PER_TENANT", DEFAULT_MAX_SESSIONS_PER_TENANT),
+            minimum=1,
+            integer=True,
+        )
         return cls(
             api_key=key,
             base_url=resolved_url,
@@ -353,6 +380,9 @@ class Settings:
             state_dir=state,
             sandbox_faults={name: env[name] for name in SANDBOX_FAULT_ENV if env.get(name)},
             sandbox_webhook_hosts=_parse_list(env.get("DRIP_SANDBOX_WEBHOOK_HOSTS", "")),
+            state_url=shared_url,
+            state_key=env.get(STATE_KEY_ENV, "").strip() or None,
+            max_sessions_per_tenant=int(sessions),
         )
 
 
@@ -388,6 +418,8 @@ class WorkerEnvironment:
     api_key: str = field(repr=False)
     auth_token: str | None = field(repr=False)
     log_level: str
+    state_url: str | None = field(default=None, repr=False)
+    state_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def read(cls, environ: Mapping[str, str] | None = None) -> WorkerEnvironment:
@@ -400,4 +432,6 @@ class WorkerEnvironment:
             api_key=env.get("DRIP_API_KEY", "").strip(),
             auth_token=auth_token_from_env(env),
             log_level=env.get(LOG_LEVEL_ENV, "WARNING"),
+            state_url=env.get(STATE_URL_ENV, "").strip() or None,
+            state_key=env.get(STATE_KEY_ENV, "").strip() or None,
         )

@@ -5,6 +5,8 @@ exception on the read stream, which the server drops without a word.
 `ReplyToBadLines` wraps that read stream: it answers such a line the way
 JSON-RPC 2.0 says (``-32700`` parse error for text that is not JSON, ``-32600``
 invalid request for JSON that is not a message; ``"id": null``) and keeps serving.
+
+State (`drip_mcp.state`) is the settings' store; the ledger and budget are this process's own.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from pydantic import ValidationError
 from drip_mcp.runtime import open_client, warn_if_unreachable
 from drip_mcp.server import banner, build_server
 from drip_mcp.settings import Settings
+from drip_mcp.state.opening import open_state
+from drip_mcp.tools.context import Services
 
 __all__ = ["ReplyToBadLines", "bad_line_reply", "serve_stdio"]
 
@@ -89,8 +93,12 @@ def serve_stdio(settings: Settings) -> None:
     """Serve MCP over stdio until the client goes away; one line on stderr says what runs."""
 
     async def main() -> None:
-        async with open_client(settings) as client, anyio.create_task_group() as checks:
-            server = build_server(settings, client)
+        async with (
+            open_state(settings) as store,
+            open_client(settings, store=store) as client,
+            anyio.create_task_group() as checks,
+        ):
+            server = build_server(settings, client, services=Services.for_settings(settings, store, per_process=True))
             print(banner(settings, server, "stdio"), file=sys.stderr, flush=True)
             checks.start_soon(warn_if_unreachable, client, settings)
             # As MCPServer.run_stdio_async, with the read stream wrapped (the SDK has no public hook for it).

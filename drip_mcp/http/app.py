@@ -27,10 +27,14 @@ from drip_mcp.errors import ConfigurationError, DripError
 from drip_mcp.http.auth import AuthMiddleware
 from drip_mcp.http.oauth import JwksCache, JwtVerifier, OAuthMiddleware, current_gate, metadata_routes
 from drip_mcp.http.options import HEALTH_PATH, MESSAGE_PATH, SSE_PATH, HttpOptions, LowercaseHostHeaders
+from drip_mcp.http.sessions import DEFAULT_SESSION_IDLE_S, KeyCheck, SessionLimits, TenantSessions
 from drip_mcp.http.tenants import TenantHolder, current_tenant
 from drip_mcp.runtime import open_client, open_tenant_pool, warn_if_unreachable
 from drip_mcp.server import build_server
 from drip_mcp.settings import Settings
+from drip_mcp.state.holder import StateSlot
+from drip_mcp.state.opening import open_state
+from drip_mcp.tools.context import Services
 
 __all__ = ["build_http_app"]
 
@@ -44,6 +48,21 @@ async def _health(request: Request) -> JSONResponse:
     if options.allows(request.headers.get("host"), request.headers.get("origin")):
         body["version"] = __version__
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def _session_limits(settings: Settings, options: HttpOptions, tenants: TenantHolder | None) -> list[Middleware]:
+    """Per-tenant session caps (and, with per-request keys, a Drip check of each key) for stateful streamable HTTP."""
+    if options.transport != "streamable-http" or options.stateless:
+        return []
+    return [
+        Middleware(
+            SessionLimits,
+            path=options.path,
+            sessions=TenantSessions(limit=settings.max_sessions_per_tenant, idle_s=DEFAULT_SESSION_IDLE_S),
+            key_check=KeyCheck() if tenants is not None else None,
+            tenant_client=current_tenant if tenants is not None else None,
+        )
+    ]
 
 
 def build_http_app(
@@ -73,9 +92,11 @@ def build_http_app(
             raise DripError("drip-mcp is not running (its lifespan has not started).", code="INTERNAL_ERROR")
         return fixed[0]
 
+    state = StateSlot()  # filled by the lifespan: state is per tenant, shared with every process of the store
     server = build_server(
         settings,
         resolve_client=current_tenant if tenants is not None else resolve_fixed,
+        services=Services.for_settings(settings, state),
         tool_gate=current_gate if options.oauth else None,
     )
     security = options.transport_security()
@@ -86,6 +107,7 @@ def build_http_app(
             stateless_http=options.stateless,
             transport_security=security,
             host=options.host,
+            session_idle_timeout=DEFAULT_SESSION_IDLE_S,
         )
     else:
         inner = server.sse_app(
@@ -108,14 +130,17 @@ def build_http_app(
         async with AsyncExitStack() as stack:
             if jwks is not None:
                 await stack.enter_async_context(jwks.open())
+            store = await stack.enter_async_context(open_state(settings))
+            state.fill(store)
+            stack.callback(state.empty)
             if tenants is not None:
-                tenants.pool = await stack.enter_async_context(open_tenant_pool(settings, transport))
+                tenants.pool = await stack.enter_async_context(open_tenant_pool(settings, transport, store=store))
                 stack.callback(setattr, tenants, "pool", None)
             elif client is None:
                 if transport is not None:
                     opened = await stack.enter_async_context(DripClient.from_settings(settings, transport=transport))
                 else:
-                    opened = await stack.enter_async_context(open_client(settings))
+                    opened = await stack.enter_async_context(open_client(settings, store=store))
                 fixed.append(opened)
                 stack.callback(fixed.clear)
                 checks = await stack.enter_async_context(anyio.create_task_group())
@@ -130,7 +155,11 @@ def build_http_app(
     routes: list[BaseRoute] = [Route(HEALTH_PATH, _health, methods=["GET"]), *extra_routes, *inner.routes]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(LowercaseHostHeaders), middleware],  # host names compare case-insensitively
+        middleware=[
+            Middleware(LowercaseHostHeaders),  # host names compare case-insensitively
+            middleware,  # bearer token, per-request keys or OAuth
+            *_session_limits(settings, options, tenants),
+        ],
         lifespan=lifespan,
     )
     app.state.drip_server = server

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import MutableMapping
 from decimal import Decimal
@@ -31,7 +32,15 @@ from drip_mcp.http.options import HttpOptions, host_header_form
 from drip_mcp.keys import ApiKey
 from drip_mcp.logs import configure_logging
 from drip_mcp.server import DripServer, banner
-from drip_mcp.settings import AUTH_TOKEN_ENV, LOG_LEVEL_ENV, WORKER_CONFIG_ENV, Settings, WorkerEnvironment
+from drip_mcp.settings import (
+    AUTH_TOKEN_ENV,
+    LOG_LEVEL_ENV,
+    STATE_KEY_ENV,
+    STATE_URL_ENV,
+    WORKER_CONFIG_ENV,
+    Settings,
+    WorkerEnvironment,
+)
 
 __all__ = ["GRACEFUL_SHUTDOWN_S", "app_factory", "serve_http"]
 
@@ -80,6 +89,7 @@ def _export_config(settings: Settings, options: HttpOptions, environ: MutableMap
     }
     data["settings"].pop("api_key")
     data["options"].pop("auth_token")
+    _export_state_secrets(settings, data["settings"], environ)
     environ[WORKER_CONFIG_ENV] = json.dumps(data)
     if settings.api_key is not None:
         environ["DRIP_API_KEY"] = settings.api_key.reveal()
@@ -92,10 +102,26 @@ def _export_config(settings: Settings, options: HttpOptions, environ: MutableMap
         environ.pop(AUTH_TOKEN_ENV, None)
 
 
+def _export_state_secrets(settings: Settings, exported: dict[str, Any], environ: MutableMapping[str, str]) -> None:
+    """The state URL (it may carry a password) and the operator key travel in their own variables, not the JSON."""
+    exported.pop("state_url", None)
+    exported.pop("state_key", None)
+    for name, value in ((STATE_URL_ENV, settings.state_url), (STATE_KEY_ENV, settings.state_key)):
+        if value:
+            environ[name] = value
+        else:
+            environ.pop(name, None)
+
+
 def _import_config(worker: WorkerEnvironment) -> tuple[Settings, HttpOptions]:
     data = json.loads(worker.config)
     key = ApiKey(worker.api_key) if worker.api_key else None
-    settings = Settings(api_key=key, **{k: _decode(v) for k, v in data["settings"].items()})
+    settings = Settings(
+        api_key=key,
+        state_url=worker.state_url,
+        state_key=worker.state_key,
+        **{k: _decode(v) for k, v in data["settings"].items()},
+    )
     options = HttpOptions(auth_token=worker.auth_token, **{k: _decode(v) for k, v in data["options"].items()})
     return settings, options
 
@@ -114,6 +140,17 @@ def app_factory() -> Starlette:
 
 def _no_op_handler(signum: int, frame: object) -> None:
     """Stands in for SIGTERM's default while uvicorn serves: it re-raises the signal after draining."""
+
+
+def _serve_workers(common: dict[str, Any], workers: int, listening: socket.socket) -> None:
+    """Run `workers` uvicorn worker processes on `listening` (bound by `drip_mcp.hosts.bind_socket`, with
+    ``TCP_NODELAY``), as ``uvicorn.run(workers=N)`` would on a socket of its own."""
+    from uvicorn import Config
+    from uvicorn.supervisors import Multiprocess
+
+    with listening:
+        config = Config("drip_mcp.http.serve:app_factory", factory=True, workers=workers, **common)
+        Multiprocess(config, sockets=[listening]).run()
 
 
 def serve_http(settings: Settings, options: HttpOptions) -> None:
@@ -146,11 +183,7 @@ def serve_http(settings: Settings, options: HttpOptions) -> None:
             file=sys.stderr,
             flush=True,
         )
-        from uvicorn.supervisors import Multiprocess
-
-        config = uvicorn.Config("drip_mcp.http.serve:app_factory", factory=True, workers=options.workers, **common)
-        with listening:  # as uvicorn.run(workers=N), on the socket bound above
-            Multiprocess(config, sockets=[listening]).run()
+        _serve_workers(common, options.workers, listening)
         return
 
     app = build_http_app(settings, options)

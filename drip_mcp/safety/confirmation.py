@@ -7,13 +7,17 @@ the call is repeated with that token and identical arguments. A token is
     base64url(payload) "." hex(HMAC-SHA256(process secret, payload))
 
 where the payload binds the exact charge (customer, meter, quantity, metadata),
-the idempotency key to charge with, a nonce and an expiry. The secret is made
-per process, so tokens die with it; each nonce is accepted once.
+the idempotency key to charge with, a nonce and an expiry. The secret and the
+used nonces live in the state store (`drip_mcp.state`): with ``--state-url``
+every process of a fleet accepts a token, and each nonce exactly once across
+all of them (the store's insert has one winner). The in-memory default makes
+the secret per process, so tokens die with it.
 
 Redeeming is two steps so that a token is used up only by the charge it
 authorises: `check` verifies everything (signature, expiry, arguments and the
 idempotency key) without consuming anything, and `consume` marks the nonce used,
-atomically, right before the charge is sent. `redeem` does both.
+atomically, right before the charge is sent; `release` gives it back when Drip
+refused that charge. `redeem` does both steps.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from drip_mcp.errors import ConfirmationError
+from drip_mcp.state.base import NonceStore
+from drip_mcp.state.sqlite import SqliteState
 
 __all__ = ["CONFIRM_TTL_S", "ConfirmTokens", "Confirmed"]
 
@@ -60,14 +65,22 @@ class Confirmed:
 
 
 class ConfirmTokens:
-    """Issue and redeem HMAC confirm tokens (thread-safe, in memory)."""
+    """Issue and redeem HMAC confirm tokens; secret and used nonces in `store` (in memory by default)."""
 
-    def __init__(self, ttl_s: float = CONFIRM_TTL_S, clock: Callable[[], float] = time.time) -> None:
-        self._secret = secrets.token_bytes(32)
+    SECRET_NAME = "confirm-tokens"  # noqa: S105 - the secret's row name in the store, not a secret
+
+    def __init__(
+        self, ttl_s: float = CONFIRM_TTL_S, clock: Callable[[], float] = time.time, *, store: NonceStore | None = None
+    ) -> None:
         self._ttl = ttl_s
         self._clock = clock
-        self._used: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self.store: NonceStore = store if store is not None else SqliteState()
+        self._secret: bytes | None = None
+
+    async def _key(self) -> bytes:
+        if self._secret is None:
+            self._secret = await self.store.shared_secret(self.SECRET_NAME)
+        return self._secret
 
     @staticmethod
     def fingerprint(args: Mapping[str, Any]) -> str:
@@ -75,17 +88,17 @@ class ConfirmTokens:
         canonical = json.dumps(args, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
-    def issue(self, args: Mapping[str, Any], idempotency_key: str) -> Issued:
+    async def issue(self, args: Mapping[str, Any], idempotency_key: str) -> Issued:
         expires = self._clock() + self._ttl
         payload = {"f": self.fingerprint(args), "k": idempotency_key, "n": secrets.token_hex(8), "e": int(expires)}
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
-        sig = hmac.new(self._secret, body.encode(), hashlib.sha256).hexdigest()
+        sig = hmac.new(await self._key(), body.encode(), hashlib.sha256).hexdigest()
         return Issued(f"{body}.{sig}", expires)
 
-    def check(self, token: str, args: Mapping[str, Any], idempotency_key: str | None = None) -> Confirmed:
+    async def check(self, token: str, args: Mapping[str, Any], idempotency_key: str | None = None) -> Confirmed:
         """Verify `token` for `args` (and `idempotency_key`, when given) without consuming it."""
         body, _, sig = token.partition(".")
-        expected = hmac.new(self._secret, body.encode(), hashlib.sha256).hexdigest()
+        expected = hmac.new(await self._key(), body.encode(), hashlib.sha256).hexdigest()
         if not sig or not hmac.compare_digest(sig, expected):
             raise ConfirmationError(
                 "confirm_token is not valid for this server.", hint="Call drip_charge without it to get a new one."
@@ -109,31 +122,9 @@ class ConfirmTokens:
                 code="CONFIRMATION_MISMATCH",
                 hint="Repeat the confirmed call with the preview's idempotency_key (or without one).",
             )
-        confirmed = Confirmed(idempotency_key=payload["k"], nonce=payload["n"], expires_at=float(payload["e"]))
-        with self._lock:
-            if confirmed.nonce in self._used:
-                raise self._reused()
-        return confirmed
-
-    def consume(self, confirmed: Confirmed) -> None:
-        """Mark `confirmed` used (atomically: of concurrent callers, exactly one succeeds)."""
-        now = self._clock()
-        with self._lock:
-            self._used = {n: e for n, e in self._used.items() if e >= now}
-            if confirmed.nonce in self._used:
-                raise self._reused()
-            self._used[confirmed.nonce] = confirmed.expires_at
-
-    def release(self, confirmed: Confirmed) -> None:
-        """Give a consumed token back: the charge it authorised was refused, so nothing moved."""
-        with self._lock:
-            self._used.pop(confirmed.nonce, None)
-
-    def redeem(self, token: str, args: Mapping[str, Any], idempotency_key: str | None = None) -> str:
-        """Check and consume `token` for `args`; return the idempotency key it binds."""
-        confirmed = self.check(token, args, idempotency_key)
-        self.consume(confirmed)
-        return confirmed.idempotency_key
+        if await self.store.nonce_used(payload["n"], self._clock()):
+            raise self._reused()
+        return Confirmed(idempotency_key=payload["k"], nonce=payload["n"], expires_at=float(payload["e"]))
 
     @staticmethod
     def _reused() -> ConfirmationError:
@@ -142,3 +133,18 @@ class ConfirmTokens:
             code="CONFIRMATION_REUSED",
             hint="Each confirmation charges once. Ask the user again for another charge.",
         )
+
+    async def consume(self, confirmed: Confirmed) -> None:
+        """Mark `confirmed` used: of concurrent callers (in every process sharing the store), exactly one wins."""
+        if not await self.store.use_nonce(confirmed.nonce, confirmed.expires_at, self._clock()):
+            raise self._reused()
+
+    async def release(self, confirmed: Confirmed) -> None:
+        """Give a consumed token back: the charge it authorised was refused, so nothing moved."""
+        await self.store.release_nonce(confirmed.nonce)
+
+    async def redeem(self, token: str, args: Mapping[str, Any], idempotency_key: str | None = None) -> str:
+        """Check and consume `token` for `args`; return the idempotency key it binds."""
+        confirmed = await self.check(token, args, idempotency_key)
+        await self.consume(confirmed)
+        return confirmed.idempotency_key

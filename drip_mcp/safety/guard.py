@@ -1,58 +1,63 @@
-"""`SpendGuard`: the operator's per-charge cap and per-process budget, with reservations.
+"""`SpendGuard`: the operator's per-charge cap and a budget per budget scope, with reservations.
 
 A charge *reserves* its amount before it is sent, so N concurrent charges can
 never overspend together; the reservation is committed when Drip confirms the
 charge and released when Drip refuses it. When the outcome is unknown (network
 error, 5xx) the reservation is kept: the money may have moved, so the budget
 assumes it did.
+
+Reservations live in the state store (`drip_mcp.state`), keyed by a budget
+scope: the tenant over HTTP (so with ``--state-url`` a tenant's budget is shared
+by every process of the fleet), the tenant and this process over stdio
+(`drip_mcp.tools.context.Services.scope_of`). The store reserves atomically.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
+import anyio
+
 from drip_mcp.api.models import format_money
 from drip_mcp.errors import SpendCapExceededError
+from drip_mcp.state.base import BudgetExceeded, BudgetStore
+from drip_mcp.state.sqlite import SqliteState
 
 __all__ = ["SpendGuard"]
 
 
 class SpendGuard:
-    """Per-call cap and per-process budget, with reservations. Amounts in USDC."""
+    """Per-call cap and per-scope budget, with reservations in `store` (in memory by default). Amounts in USDC."""
 
-    def __init__(self, max_charge: Decimal | None = None, budget: Decimal | None = None) -> None:
+    def __init__(
+        self, max_charge: Decimal | None = None, budget: Decimal | None = None, *, store: BudgetStore | None = None
+    ) -> None:
         self.max_charge = max_charge
         self.budget = budget
-        self._spent = Decimal(0)
-        self._reserved = Decimal(0)
-        self._lock = threading.Lock()
-        self._started = time.monotonic()
+        self.store: BudgetStore = store if store is not None else SqliteState()
 
     @property
     def active(self) -> bool:
         return self.max_charge is not None or self.budget is not None
 
-    @property
-    def spent(self) -> Decimal:
-        return self._spent
+    async def spent(self, scope: str) -> Decimal:
+        return (await self.store.budget_totals(scope))[0]
 
-    def remaining(self) -> Decimal | None:
+    async def remaining(self, scope: str) -> Decimal | None:
         if self.budget is None:
             return None
-        with self._lock:
-            return max(Decimal(0), self.budget - self._spent - self._reserved)
+        spent, reserved = await self.store.budget_totals(scope)
+        return max(Decimal(0), self.budget - spent - reserved)
 
-    def describe(self) -> list[str]:
+    def describe(self, spent: Decimal = Decimal(0)) -> list[str]:
         caps = []
         if self.max_charge is not None:
             caps.append(f"max {format_money(self.max_charge)} USDC per charge")
         if self.budget is not None:
-            caps.append(f"session budget {format_money(self.budget)} USDC ({format_money(self._spent)} spent)")
+            caps.append(f"session budget {format_money(self.budget)} USDC ({format_money(spent)} spent)")
         return caps
 
     def check_per_call(self, amount: Decimal) -> None:
@@ -66,36 +71,28 @@ class SpendGuard:
                 remaining=self.max_charge,
             )
 
-    @contextmanager
-    def reserve(self, amount: Decimal) -> Iterator[_Reservation]:
-        """Hold `amount` against the budget for the duration of a charge."""
-        with self._lock:
-            if self.budget is not None:
-                left = self.budget - self._spent - self._reserved
-                if amount > left:
-                    raise SpendCapExceededError(
-                        f"This charge ({format_money(amount)} USDC) would exceed the session budget of "
-                        f"{format_money(self.budget)} USDC ({format_money(max(left, Decimal(0)))} USDC left); "
-                        "nothing was charged.",
-                        cap="session_budget",
-                        limit=self.budget,
-                        requested=amount,
-                        remaining=max(left, Decimal(0)),
-                    )
-            self._reserved += amount
+    @asynccontextmanager
+    async def reserve(self, amount: Decimal, *, scope: str) -> AsyncIterator[_Reservation]:
+        """Hold `amount` against `scope`'s budget for the duration of a charge."""
+        try:
+            await self.store.reserve(scope, amount, self.budget)
+        except BudgetExceeded as exc:
+            assert self.budget is not None
+            raise SpendCapExceededError(
+                f"This charge ({format_money(amount)} USDC) would exceed the session budget of "
+                f"{format_money(self.budget)} USDC ({format_money(exc.left)} USDC left); "
+                "nothing was charged.",
+                cap="session_budget",
+                limit=self.budget,
+                requested=amount,
+                remaining=exc.left,
+            ) from None
         reservation = _Reservation(amount)
         try:
             yield reservation
         finally:
-            with self._lock:
-                self._reserved -= amount
-                if reservation.settled is not None:
-                    self._spent += reservation.settled
-
-    def record_spend(self, amount: Decimal) -> None:
-        """Count a charge made without a reservation (no budget configured)."""
-        with self._lock:
-            self._spent += amount
+            with anyio.CancelScope(shield=True):  # a cancelled charge still settles its reservation
+                await self.store.settle(scope, amount, reservation.settled)
 
 
 @dataclass

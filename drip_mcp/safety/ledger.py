@@ -1,20 +1,23 @@
-"""The session ledger: what this server process tracked and charged.
+"""The session ledger: what a tenant tracked and charged.
 
-`SessionLedger` is per process (each uvicorn worker has its own). Entries are
-appended when a usage or charge tool finishes, successfully or not (each tool
-says what to record with its ``ledger`` hook); totals are computed from the
-entries, never kept separately.
+`SessionLedger` keeps entries in the state store (`drip_mcp.state`) under a
+ledger scope: the tenant (shared by every process with ``--state-url``, by the
+processes of one state directory otherwise), or the tenant and this process over
+stdio. Entries are appended when a usage or charge tool finishes, successfully
+or not (each tool says what to record with its ``ledger`` hook); totals are
+computed from the entries, never kept separately.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Literal
 
 from drip_mcp.api.models import format_money
+from drip_mcp.state.base import LedgerStore
+from drip_mcp.state.sqlite import SqliteState
 
 __all__ = ["LedgerEntry", "Outcome", "SessionLedger"]
 
@@ -40,28 +43,37 @@ class LedgerEntry:
         data["amount_usdc"] = None if self.amount_usdc is None else format_money(self.amount_usdc)
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LedgerEntry:
+        amount = data.get("amount_usdc")
+        return cls(
+            kind=data["kind"],
+            customer_id=data["customer_id"],
+            meter=data["meter"],
+            quantity=Decimal(data["quantity"]),
+            amount_usdc=None if amount is None else Decimal(amount),
+            idempotency_key=data.get("idempotency_key"),
+            outcome=data["outcome"],
+            at=data["at"],
+        )
+
 
 class SessionLedger:
-    """Append-only, in-memory record of this process's writes, with per-customer totals."""
+    """Append-only record of each scope's writes, in `store` (in memory by default), with per-customer totals."""
 
-    def __init__(self, max_entries: int = 10_000) -> None:
-        self._entries: list[LedgerEntry] = []
+    def __init__(self, max_entries: int = 10_000, *, store: LedgerStore | None = None) -> None:
         self._max = max_entries
-        self._lock = threading.Lock()
+        self.store: LedgerStore = store if store is not None else SqliteState()
 
-    def add(self, entry: LedgerEntry) -> None:
-        with self._lock:
-            self._entries.append(entry)
-            if len(self._entries) > self._max:
-                del self._entries[: len(self._entries) - self._max]
+    async def add(self, entry: LedgerEntry, *, scope: str) -> None:
+        await self.store.add_ledger_entry(scope, entry.to_json(), keep=self._max)
 
-    def entries(self) -> list[LedgerEntry]:
-        with self._lock:
-            return list(self._entries)
+    async def entries(self, scope: str) -> list[LedgerEntry]:
+        return [LedgerEntry.from_json(data) for data in await self.store.ledger_entries(scope)]
 
-    def summary(self) -> dict[str, Any]:
+    async def summary(self, scope: str) -> dict[str, Any]:
         """Entries plus totals per customer (charged amounts count only confirmed charges)."""
-        entries = self.entries()
+        entries = await self.entries(scope)
         totals: dict[str, dict[str, Any]] = {}
         for e in entries:
             t = totals.setdefault(

@@ -157,7 +157,7 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
     confirmed: Confirmed | None = None
     if settings.confirm_charges and top_up is None:
         # Bound to the account too: with per-request keys, one tenant's token is useless to another.
-        token_args = {**base, "metadata": metadata, "account": ctx.client.api_key.fingerprint}
+        token_args = {**base, "metadata": metadata, "account": ctx.tenant}
         shown = "an unknown amount" if amount is None else f"{format_money(amount)} USDC"
         if _supports_elicitation(ctx):
             question = f"Charge customer {inp.customer_id} {shown} for {inp.quantity} {inp.meter}? This moves money."
@@ -169,7 +169,7 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
                 )
         elif inp.confirm_token is None:
             key = key or new_idempotency_key("chg")
-            issued = ctx.services.confirm_tokens.issue(token_args, key)
+            issued = await ctx.services.confirm_tokens.issue(token_args, key)
             return ChargeOutput(
                 status="confirmation_required",
                 **base,
@@ -181,13 +181,13 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
             )
         else:
             # Checked in full now, consumed only right before the charge it authorises is sent.
-            confirmed = ctx.services.confirm_tokens.check(inp.confirm_token, token_args, key)
+            confirmed = await ctx.services.confirm_tokens.check(inp.confirm_token, token_args, key)
             key = confirmed.idempotency_key
 
     key = top_up["idempotency_key"] if top_up else key or new_idempotency_key("chg")  # one key for the retry too
-    with guard.reserve(amount or Decimal(0)) as reservation:
+    async with guard.reserve(amount or Decimal(0), scope=ctx.scope) as reservation:
         if confirmed is not None:
-            ctx.services.confirm_tokens.consume(confirmed)
+            await ctx.services.confirm_tokens.consume(confirmed)
         try:
             send = functools.partial(
                 ctx.client.charge,
@@ -202,7 +202,7 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
             if exc.status is not None and exc.status >= 500:
                 reservation.commit()  # the outcome is unknown: assume the money moved
             elif confirmed is not None:
-                ctx.services.confirm_tokens.release(confirmed)  # Drip refused it: nothing moved
+                await ctx.services.confirm_tokens.release(confirmed)  # Drip refused it: nothing moved
             raise
         except DripError:
             reservation.commit()

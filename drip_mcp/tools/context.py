@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from drip_mcp.safety.guard import SpendGuard
 from drip_mcp.safety.ledger import SessionLedger
 from drip_mcp.safety.pricing import PriceBook
 from drip_mcp.settings import Settings
+from drip_mcp.state.base import SecretFileStore, StateStore
+from drip_mcp.state.sqlite import SqliteState
 
 __all__ = [
     "CHECKOUT_PAGE",
@@ -100,21 +103,43 @@ class PlainUrls:
 
 @dataclass
 class Services:
-    """Process-wide state shared by every tool call (one per server process)."""
+    """State shared by every tool call of a server, kept per tenant in a state store (`drip_mcp.state`).
+
+    ``per_process`` (stdio) keys the ledger and the budget by tenant *and* this
+    process (`scope_of`); otherwise by tenant only, across every process sharing
+    the store. ``files`` records which tenant wrote each webhook secret file.
+    """
 
     secrets_dir: Path
     prices: PriceBook = field(default_factory=PriceBook)
     guard: SpendGuard = field(default_factory=SpendGuard)
     ledger: SessionLedger = field(default_factory=SessionLedger)
     confirm_tokens: ConfirmTokens = field(default_factory=ConfirmTokens)
+    files: SecretFileStore = field(default_factory=SqliteState)
+    per_process: bool = False
+    instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> Services:
-        """Services with the operator's caps and the settings' state directory."""
+    def for_settings(
+        cls, settings: Settings, store: StateStore | None = None, *, per_process: bool = False
+    ) -> Services:
+        """Services with the operator's caps and the settings' state directory, keeping state in `store`.
+
+        Without a `store`, state lives in memory for this process only.
+        """
+        state: StateStore = store if store is not None else SqliteState()
         return cls(
             secrets_dir=settings.secrets_dir,
-            guard=SpendGuard(settings.max_charge_usdc, settings.session_budget_usdc),
+            guard=SpendGuard(settings.max_charge_usdc, settings.session_budget_usdc, store=state),
+            ledger=SessionLedger(store=state),
+            confirm_tokens=ConfirmTokens(store=state),
+            files=state,
+            per_process=per_process,
         )
+
+    def scope_of(self, tenant: str) -> str:
+        """The ledger and budget scope of `tenant`: the tenant, or the tenant in this process (stdio)."""
+        return f"{tenant}@{self.instance}" if self.per_process else tenant
 
 
 @dataclass
@@ -125,17 +150,24 @@ class ToolContext:
     ``allowed_tools`` are the tools this caller may use (for ``drip_ping``); ``catalogue`` searches and
     calls them (for the catalogue tools).
     ``payments`` shows checkout pages to the user when the client can (URL elicitation).
+    ``tenant`` is who the call acts for (`drip_mcp.state.tenant_of`); all state it touches is the tenant's.
     """
 
     client: DripClient
     settings: Settings
     services: Services
+    tenant: str
     mcp: Context[Any, Any] | None = None
     durable: bool = False
     allowed_tools: tuple[str, ...] = ()
     catalogue: Catalogue | None = None
     redacted: list[str] = field(default_factory=list)
     payments: PaymentPages = field(default_factory=PlainUrls)
+
+    @property
+    def scope(self) -> str:
+        """The tenant's ledger and budget scope (`Services.scope_of`)."""
+        return self.services.scope_of(self.tenant)
 
     def clean_metadata(self, value: dict[str, Any] | None, path: str = "metadata") -> dict[str, Any] | None:
         """Apply the metadata policy; remember redacted paths; raise if the policy rejects."""

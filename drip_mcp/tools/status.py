@@ -11,6 +11,7 @@ from drip_mcp._version import __version__
 from drip_mcp.api.durable import OutboxSender
 from drip_mcp.errors import AuthenticationError, DripError, PermissionDeniedError
 from drip_mcp.keys import KeyType
+from drip_mcp.state.base import OutboxCounts
 from drip_mcp.tools.base import CustomerId, ToolInput, ToolOutput, ToolSpec
 from drip_mcp.tools.context import ToolContext
 
@@ -59,6 +60,12 @@ async def _check_key(ctx: ToolContext) -> tuple[bool | None, str]:
     return True, ""
 
 
+async def _tenant_outbox_counts(ctx: ToolContext) -> OutboxCounts | None:
+    """The tenant's rows of the client's outbox (None: no outbox)."""
+    sender = ctx.client.durable
+    return await sender.counts(tenant=ctx.tenant) if isinstance(sender, OutboxSender) else None
+
+
 async def ping(ctx: ToolContext, inp: PingInput) -> PingOutput:
     started = time.perf_counter()
     try:
@@ -72,15 +79,13 @@ async def ping(ctx: ToolContext, inp: PingInput) -> PingOutput:
         status, ok = refusal, False
     key = ctx.client.api_key
     warnings = []
-    caps = ctx.services.guard.describe()
+    caps = ctx.services.guard.describe(await ctx.services.guard.spent(ctx.scope))
     if ctx.settings.max_quantity is not None:
         caps.append(f"max quantity {ctx.settings.max_quantity} per write")
     if key.is_live:
         active = "; ".join(caps) if caps else "none (consider --read-only or --max-charge-usdc)"
         warnings.append(f"LIVE key: drip_charge moves real money. Active caps: {active}.")
-    # --- durable outbox: this key's rows ---
-    sender = ctx.client.durable
-    counts = sender.outbox.counts(sender.scope) if isinstance(sender, OutboxSender) else None
+    counts = await _tenant_outbox_counts(ctx)
     if counts is not None and counts.dead:
         warnings.append(f"{counts.dead} queued write(s) were refused by Drip: see `drip-mcp outbox list --dead`.")
     return PingOutput(
@@ -127,8 +132,8 @@ class SessionSummaryOutput(ToolOutput):
 
 
 async def session_summary(ctx: ToolContext, inp: SessionSummaryInput) -> SessionSummaryOutput:
-    remaining = ctx.services.guard.remaining()
-    summary = ctx.services.ledger.summary()
+    remaining = await ctx.services.guard.remaining(ctx.scope)
+    summary = await ctx.services.ledger.summary(ctx.scope)
     if inp.customer_id is not None:
         summary["entries"] = [e for e in summary["entries"] if e["customer_id"] == inp.customer_id]
         mine = summary["totals_by_customer"].get(inp.customer_id)

@@ -4,6 +4,9 @@ A ``whsec_`` secret is shown by Drip once, on create and on rotate. It must not
 land in the model's context by default: the tools write it to a file only the
 user can read (0600, in the state directory) and return it masked with the
 file's path. ``reveal_secret: true`` returns it in full, and says so.
+
+Each secret file belongs to the tenant that wrote it (recorded in the state
+store, `Services.files`): only that tenant's ``drip_delete_webhook`` removes it.
 """
 
 from __future__ import annotations
@@ -81,8 +84,9 @@ class SecretFields(MutationResult):
     secret: str | None = Field(default=None, description="The full secret, only when reveal_secret was true.")
 
 
-def _secret_fields(ctx: ToolContext, webhook_id: str, secret: str, reveal: bool) -> dict[str, Any]:
+async def _secret_fields(ctx: ToolContext, webhook_id: str, secret: str, reveal: bool) -> dict[str, Any]:
     path = store_secret(ctx.services.secrets_dir, webhook_id, secret)
+    await ctx.services.files.own_secret_file(ctx.tenant, webhook_id)
     return {
         "secret_masked": mask_secret(secret),
         "secret_file": str(path),
@@ -113,7 +117,7 @@ async def create_webhook(ctx: ToolContext, inp: CreateWebhookInput) -> CreateWeb
     return CreateWebhookOutput(
         webhook=_info(reply.data),
         idempotency_key=reply.idempotency_key,
-        **_secret_fields(ctx, reply.data.id, secret.secret, inp.reveal_secret),
+        **await _secret_fields(ctx, reply.data.id, secret.secret, inp.reveal_secret),
     )
 
 
@@ -149,18 +153,33 @@ class DeleteWebhookOutput(MutationResult):
     webhook_id: str
 
 
+async def _remove_own_secret_file(ctx: ToolContext, webhook_id: str) -> bool:
+    """Remove the webhook's secret file if this tenant wrote it; False (file untouched) otherwise.
+
+    The ownership record stays, so a retried delete still recognises the tenant's webhook.
+    """
+    if await ctx.services.files.secret_file_owner(webhook_id) != ctx.tenant:
+        return False
+    secret_path(ctx.services.secrets_dir, webhook_id).unlink(missing_ok=True)
+    return True
+
+
 async def delete_webhook(ctx: ToolContext, inp: DeleteWebhookInput) -> DeleteWebhookOutput:
-    """A DELETE carries no body, so the key is not sent; it marks a retry: then "already gone" is success."""
+    """A DELETE carries no body, so the key is not sent; it marks a retry: then "already gone" is success.
+
+    "Already gone" counts only for a webhook this tenant created here (it owns its secret file): a 404 for
+    any other id stays NOT_FOUND. Only the tenant's own secret file is removed.
+    """
     key = inp.idempotency_key or new_idempotency_key("whdel")
     try:
         await ctx.client.delete_webhook(inp.webhook_id)
     except NotFoundError:
-        if inp.idempotency_key is None:
+        if inp.idempotency_key is None or not await _remove_own_secret_file(ctx, inp.webhook_id):
             raise
         duplicate = True
     else:
         duplicate = False
-    secret_path(ctx.services.secrets_dir, inp.webhook_id).unlink(missing_ok=True)
+        await _remove_own_secret_file(ctx, inp.webhook_id)
     return DeleteWebhookOutput(deleted=True, webhook_id=inp.webhook_id, idempotency_key=key, is_duplicate=duplicate)
 
 
@@ -201,7 +220,7 @@ async def rotate_webhook_secret(ctx: ToolContext, inp: RotateSecretInput) -> Rot
     return RotateSecretOutput(
         webhook_id=inp.webhook_id,
         idempotency_key=reply.idempotency_key,
-        **_secret_fields(ctx, inp.webhook_id, reply.data.secret, inp.reveal_secret),
+        **await _secret_fields(ctx, inp.webhook_id, reply.data.secret, inp.reveal_secret),
     )
 
 

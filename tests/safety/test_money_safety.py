@@ -19,6 +19,7 @@ from server_fixtures import result_payload, state_env
 
 from drip_mcp.api.client import DripClient
 from drip_mcp.errors import ConfirmationError
+from drip_mcp.keys import ApiKey
 from drip_mcp.safety.confirmation import ConfirmTokens
 from drip_mcp.safety.guard import SpendGuard
 from drip_mcp.sandbox import Sandbox, SandboxConfig
@@ -204,7 +205,7 @@ async def test_refused_charge_releases_its_reservation(tmp_path: Path) -> None:
     async with harness(tmp_path, session_budget_usdc="0.010") as h:
         missing = await h.call("drip_charge", customer_id="no_such_customer", meter="api_calls", quantity=5)
         assert error_of(missing)["code"] == "NOT_FOUND"
-        assert h.services.guard.remaining() == Decimal("0.010")
+        assert await h.services.guard.remaining(ApiKey(KEY).fingerprint) == Decimal("0.010")
         ok = await h.call("drip_charge", customer_id=h.customer_id, meter="api_calls", quantity=10)
         assert ok["status"] == "charged"
 
@@ -354,24 +355,25 @@ async def test_six_concurrent_redeems_of_one_confirm_token_charge_exactly_once(t
         assert h.balance() == Decimal("99.993")
 
 
-def test_checking_a_confirm_token_does_not_consume_it_and_consuming_it_twice_is_refused() -> None:
+@pytest.mark.anyio
+async def test_checking_a_confirm_token_does_not_consume_it_and_consuming_it_twice_is_refused() -> None:
     tokens = ConfirmTokens()
     args = {"customer_id": "c", "quantity": "1"}
-    issued = tokens.issue(args, "chg_1")
+    issued = await tokens.issue(args, "chg_1")
     with pytest.raises(ConfirmationError) as mismatch:
-        tokens.check(issued.token, args, "chg_2")
+        await tokens.check(issued.token, args, "chg_2")
     assert mismatch.value.code == "CONFIRMATION_MISMATCH"
-    confirmed = tokens.check(issued.token, args)
-    assert tokens.check(issued.token, args, "chg_1") == confirmed
-    tokens.consume(confirmed)
+    confirmed = await tokens.check(issued.token, args)
+    assert await tokens.check(issued.token, args, "chg_1") == confirmed
+    await tokens.consume(confirmed)
     with pytest.raises(ConfirmationError) as reused:
-        tokens.consume(confirmed)
+        await tokens.consume(confirmed)
     assert reused.value.code == "CONFIRMATION_REUSED"
     with pytest.raises(ConfirmationError) as checked:
-        tokens.check(issued.token, args)
+        await tokens.check(issued.token, args)
     assert checked.value.code == "CONFIRMATION_REUSED"
-    tokens.release(confirmed)
-    assert tokens.redeem(issued.token, args) == "chg_1"
+    await tokens.release(confirmed)
+    assert await tokens.redeem(issued.token, args) == "chg_1"
 
 
 @pytest.mark.anyio
