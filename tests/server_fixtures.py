@@ -31,6 +31,7 @@ __all__ = [
     "MODES",
     "PK",
     "SK",
+    "SURFACES",
     "Harness",
     "RecordingTransport",
     "SentRequest",
@@ -46,6 +47,7 @@ __all__ = [
 SK = "sk_test_serversuite0001"
 PK = "pk_test_serversuite0001"
 MODES = ("auto", "legacy")
+SURFACES = ("full", "core")
 ERROR_KEYS = {"code", "message", "status", "retryable", "hint"}
 
 
@@ -119,6 +121,21 @@ class Harness:
         """Call `name`, assert a structured error with `code` and return the error object."""
         result = await self.call(name, arguments)
         return assert_error(result, code, api_key=self.api_key)
+
+    async def op(self, name: str, arguments: Mapping[str, Any] | None = None) -> Any:
+        """Call operation `name` as this harness's surface offers it: directly on "full", through
+        ``drip_call_operation`` on "core" (where most operations are not listed)."""
+        if self.settings.surface == "full":
+            return await self.call(name, arguments)
+        return await self.call("drip_call_operation", {"operation": name, "arguments": dict(arguments or {})})
+
+    async def op_ok(self, name: str, arguments: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """`op`, asserting success against `name`'s own output schema; the structured content."""
+        return assert_ok(name, await self.op(name, arguments), api_key=self.api_key)
+
+    async def op_error(self, name: str, arguments: Mapping[str, Any] | None, code: str) -> dict[str, Any]:
+        """`op`, asserting a structured error with `code`; the error object."""
+        return assert_error(await self.op(name, arguments), code, api_key=self.api_key)
 
     async def new_customer(self, external_id: str = "user-1") -> str:
         created = await self.ok("drip_create_customer", {"external_customer_id": external_id})

@@ -42,11 +42,18 @@ LOCAL_REFUSALS = {"VALIDATION_ERROR", "METADATA_REJECTED", "QUANTITY_LIMIT_EXCEE
 
 # Placeholders for ids that exist in the sandbox; `h_ids` swaps them in before each call.
 CUSTOMER, RUN, WEBHOOK, CHARGE = "@customer", "@run", "@webhook", "@charge"
+WORKFLOW, EVENT, CAP, DELIVERY = "@workflow", "@event", "@cap", "@delivery"
+CORRELATION = "corr-bad-input"  # a real correlation id (the fixture's run carries it), not a placeholder
 KNOWN: dict[str, list[Any]] = {
     "customer_id": [CUSTOMER],
     "run_id": [RUN],
     "webhook_id": [WEBHOOK],
     "charge_id": [CHARGE],
+    "workflow_id": [WORKFLOW],
+    "event_id": [EVENT],
+    "cap_id": [CAP],
+    "delivery_id": [DELIVERY],
+    "correlation_id": [CORRELATION],
     "meter": ["api_calls", "tokens"],
     "workflow": ["research_agent"],
     "url": ["http://127.0.0.1:9/drip"],  # loopback: the sandbox refuses other webhook hosts by default
@@ -318,14 +325,27 @@ def _no_retry_sleep() -> Any:
 async def h(tmp_path: Path) -> AsyncIterator[Harness]:
     async with open_harness(tmp_path, max_quantity=MAX_QUANTITY) as harness:
         customer_id = await harness.new_customer("bad-input-user")
-        run_id = await harness.new_run(customer_id)
+        run = await harness.ok(
+            "drip_start_run", {"customer_id": customer_id, "workflow": "research_agent", "correlation_id": CORRELATION}
+        )
+        await harness.ok("drip_emit_event", {"run_id": run["run_id"], "event_type": "llm_call"})
         webhook = await harness.new_webhook()
+        await harness.ok("drip_test_webhook", {"webhook_id": webhook["webhook"]["id"]})
+        [delivery] = harness.store.webhook_deliveries(webhook["webhook"]["id"], limit=1)
         charge = await harness.ok("drip_charge", {"customer_id": customer_id, "meter": "api_calls", "quantity": 1})
+        cap = await harness.ok(
+            "drip_set_customer_spending_cap",
+            {"customer_id": customer_id, "cap_type": "MONTHLY_CHARGE_LIMIT", "limit_value": 1000},
+        )
         harness.known = {  # type: ignore[attr-defined]
             CUSTOMER: customer_id,
-            RUN: run_id,
+            RUN: run["run_id"],
             WEBHOOK: webhook["webhook"]["id"],
             CHARGE: charge["charge_id"],
+            WORKFLOW: run["workflow_id"],
+            EVENT: charge["usage_event_id"],
+            CAP: cap["id"],
+            DELIVERY: delivery["id"],
         }
         harness.transport.sent.clear()
         yield harness

@@ -310,6 +310,32 @@ async def _drive(mcp: Client, session: Session, upstream: Upstream, sandbox: San
     session.whsec["create, then delete"] = sandbox.store.webhook(doomed)["secret"]
     await ok("drip_delete_webhook", {"webhook_id": doomed})
 
+    # --- customers, caps, refunds, async charges, events, runs and webhook deliveries -----------------------
+    await ok("drip_update_customer", {"customer_id": customer, "status": "ACTIVE", "metadata": leaky})
+    await ok("drip_provision_customer", {"customer_id": customer})
+    await ok("drip_sync_customer_balance", {"customer_id": customer})
+    cap = {"customer_id": customer, "cap_type": "DAILY_CHARGE_LIMIT", "limit_value": 50}
+    cap_id = (await ok("drip_set_customer_spending_cap", cap))["id"]
+    await ok("drip_get_customer_spending_caps", {"customer_id": customer})
+    await ok("drip_remove_customer_spending_cap", {"customer_id": customer, "cap_id": cap_id})
+    await ok("drip_refund_charge", {"charge_id": charge["charge_id"], "reason": "customer_request", "note": "hygiene"})
+    await ok("drip_charge_async", {"customer_id": customer, "meter": "api_calls", "quantity": 1, "metadata": leaky})
+    await ok("drip_list_usage", {"customer_id": customer})
+    events = (await ok("drip_list_events", {"customer_id": customer}))["data"]
+    await ok("drip_get_event", {"event_id": events[0]["id"]})
+    await ok("drip_get_event_trace", {"event_id": events[0]["id"]})
+    traced = await ok("drip_start_run", {"customer_id": customer, "workflow": "hygiene", "correlation_id": "hyg"})
+    await ok("drip_emit_event", {"run_id": traced["run_id"], "event_type": "traced", "metadata": leaky})
+    await ok("drip_get_trace", {"correlation_id": "hyg"})
+    await ok("drip_list_runs", {"customer_id": customer})
+    await ok("drip_get_workflow", {"workflow_id": traced["workflow_id"]})
+    await ok("drip_update_workflow", {"workflow_id": traced["workflow_id"], "description": "hygiene runs"})
+    await ok("drip_update_webhook", {"webhook_id": first, "description": "hygiene"})
+    await ok("drip_list_webhook_deliveries", {"webhook_id": first})
+    [delivery] = sandbox.store.webhook_deliveries(first, limit=1)
+    await ok("drip_get_webhook_delivery", {"webhook_id": first, "delivery_id": delivery["id"]})
+    await ok("drip_retry_webhook_delivery", {"webhook_id": first, "delivery_id": delivery["id"]})
+
     # --- error paths: unknown ids, invalid input ---------------------------------------------------------
     await error("drip_get_customer", {"customer_id": "cus_missing"}, "NOT_FOUND")
     await error("drip_get_run", {"run_id": "run_missing"}, "NOT_FOUND")

@@ -519,6 +519,19 @@ class DripClient:
         body = to_wire({"customer_id": customer_id, "usage_type": meter, "quantity": quantity, "metadata": metadata})
         return await self._post("charge", m.ChargeResult, body, idempotency_key)
 
+    async def charge_async(
+        self,
+        *,
+        customer_id: str,
+        meter: str,
+        quantity: Decimal,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Reply[m.ChargeAsyncResult]:
+        """Bill usage, settled in the background (``POST /usage/async``, 202; the charge is PENDING). Moves money."""
+        body = to_wire({"customer_id": customer_id, "usage_type": meter, "quantity": quantity, "metadata": metadata})
+        return await self._post("charge_async", m.ChargeAsyncResult, body, idempotency_key)
+
     async def list_charges(
         self,
         *,

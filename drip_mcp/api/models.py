@@ -15,8 +15,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 from pydantic.alias_generators import to_camel
 
 __all__ = [
+    "AsyncChargeSummary",
     "Balance",
     "Charge",
+    "ChargeAsyncResult",
     "ChargeResult",
     "ChargeSummary",
     "Checkout",
@@ -133,6 +135,19 @@ class ChargeResult(WireModel):
     is_duplicate: bool = False
     charge: ChargeSummary | None = None
     mode: str | None = None
+
+
+class AsyncChargeSummary(ChargeSummary):
+    """The charge inside a ``POST /usage/async`` result: PENDING until it settles."""
+
+    estimated_confirmation_time: str | None = None
+
+
+class ChargeAsyncResult(ChargeResult):
+    """``POST /usage/async`` (202): billable usage queued; the charge settles in the background."""
+
+    charge: AsyncChargeSummary | None = None
+    message: str | None = None
 
 
 class Charge(WireModel):

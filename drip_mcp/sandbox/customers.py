@@ -5,7 +5,8 @@ it takes the create fields): ``externalCustomerId``, ``onchainAddress``,
 ``email``, ``metadata`` (replaced whole; null clears), ``status``
 (``ACTIVE``/``LOW_BALANCE``/``PAUSED``), ``isInternal``; 409
 ``DUPLICATE_CUSTOMER`` with ``existingCustomerId`` when another customer has
-the external id or address. Answers the Customer.
+the external id or address. Answers the Customer. Any other field is a 422, except the
+``idempotencyKey`` every client write carries (accepted and unused).
 
 ``POST /customers/{id}/provision`` (secret key) answers the snake_case
 provisioning result of the OpenAPI (``smart_account_address``,
@@ -158,7 +159,8 @@ async def update_customer(request: Request, body: Body) -> Response:
         "status": body.string("status", choices=_CUSTOMER_STATUSES),
         "isInternal": body.boolean("isInternal", default=False),
     }
-    unknown = sorted(set(body.data) - set(_PATCHABLE))
+    # Every client write carries idempotencyKey in its body (a PATCH is idempotent anyway): accepted, unused.
+    unknown = sorted(set(body.data) - set(_PATCHABLE) - {"idempotencyKey"})
     for name in unknown:
         body.fail(name, "is not a field that can be updated")
     for name in ("status", "isInternal"):

@@ -12,7 +12,7 @@ from typing import Any
 
 from drip_mcp.keys import KeyType
 from drip_mcp.settings import TOOLSETS
-from drip_mcp.tools import billing, catalogue, charge, customers, runs, status, usage, webhooks
+from drip_mcp.tools import billing, catalogue, charge, customers, events, runs, status, usage, webhooks, workflows
 from drip_mcp.tools.base import ToolSpec
 
 __all__ = ["CATALOGUE_TOOLS", "OPERATIONS", "TOOLS", "TOOLS_BY_NAME", "ToolSpec", "select_tools"]
@@ -21,6 +21,8 @@ __all__ = ["CATALOGUE_TOOLS", "OPERATIONS", "TOOLS", "TOOLS_BY_NAME", "ToolSpec"
 OPERATIONS: tuple[ToolSpec[Any, Any], ...] = (
     *usage.TOOLS,
     *runs.TOOLS,
+    *workflows.TOOLS,
+    *events.TOOLS,
     *charge.TOOLS,
     *billing.TOOLS,
     *customers.TOOLS,

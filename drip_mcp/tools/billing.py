@@ -1,4 +1,4 @@
-"""Toolset ``billing``: charges (money moves here), balances, charge history, checkout."""
+"""Toolset ``billing``: balances, charge history, refunds, usage history, checkout (charges: `charge`)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from drip_mcp.tools.base import (
     from_wire,
 )
 from drip_mcp.tools.context import CHECKOUT_PAGE, ToolContext, UserAction
+from drip_mcp.tools.declare import operation
 
 ChargeStatus = Literal["PENDING", "PENDING_SETTLEMENT", "CONFIRMED", "FAILED", "REFUNDED", "REFUND_PENDING"]
 
@@ -83,6 +84,17 @@ async def list_charges(ctx: ToolContext, inp: ListChargesInput) -> ListChargesOu
         customer_id=inp.customer_id, status=inp.status, limit=inp.limit, offset=inp.offset
     )
     return ListChargesOutput(charges=[_charge_info(c) for c in page.data], count=page.count)
+
+
+class RefundChargeInput(ChargeRef):
+    reason: Literal["customer_request", "merchant_error", "fraud_reversal"]
+    note: Annotated[str | None, Field(max_length=500, description="Why, for your records.")] = None
+    idempotency_key: IdempotencyKey = None
+
+
+class ListUsageInput(ToolInput):
+    customer_id: CustomerId | None = None
+    limit: int = Field(default=20, ge=1, le=100)
 
 
 HttpUrl = Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s]+$")]
@@ -200,5 +212,25 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         read_only=False,
         destructive=False,
         idempotent=False,
+    ),
+    operation(
+        "drip_refund_charge",
+        "Refund charge",
+        "Refund a CONFIRMED charge in full: the amount goes back to the customer's balance. MONEY MOVES. "
+        "A charge refunds once; again is CONFLICT.",
+        toolset="billing",
+        endpoint="refund_charge",
+        input_model=RefundChargeInput,
+        destructive=True,
+        idempotent=True,
+        moves_money=True,
+    ),
+    operation(
+        "drip_list_usage",
+        "List usage",
+        "List billable usage events, newest first, each with its charge (or null). Read-only.",
+        toolset="billing",
+        endpoint="list_usage",
+        input_model=ListUsageInput,
     ),
 )

@@ -9,14 +9,19 @@
    the client supports it, else hand out a one-time confirm token;
 6. the session budget: reserve before sending, commit on success, release when
    Drip refuses (kept when the outcome is unknown);
-7. the charge itself (``POST /usage``), with one idempotency key for all retries.
+7. the charge itself (``POST /usage``, or ``POST /usage/async`` for `drip_charge_async`), with one
+   idempotency key for all retries.
 
-Every refusal is a structured error and sends nothing.
+Every refusal is a structured error and sends nothing. Both charge tools run this one path
+(`run_charge`, `route` names the client call that sends the charge): an async charge is priced,
+capped, confirmed and budgeted like a synchronous one; its reservation is committed when Drip accepts it
+(PENDING), as the money is then spoken for.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -26,7 +31,9 @@ from mcp.server.mcpserver.resolve import build_resolver_plans, resolve_arguments
 from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
-from drip_mcp.api.models import Money, format_money
+from drip_mcp.api.client import Reply
+from drip_mcp.api.endpoints import ENDPOINTS
+from drip_mcp.api.models import ChargeAsyncResult, ChargeResult, Money, format_money
 from drip_mcp.api.wire import new_idempotency_key
 from drip_mcp.errors import APIStatusError, ConfirmationError, DripError
 from drip_mcp.keys import KeyType
@@ -44,7 +51,15 @@ from drip_mcp.tools.base import (
 )
 from drip_mcp.tools.context import TOP_UP_PAGE, NeedsClientInput, ToolContext
 
-__all__ = ["TOOLS", "ChargeConfirmation", "ChargeInput", "ChargeOutput", "run_charge"]
+__all__ = [
+    "TOOLS",
+    "ChargeAsyncInput",
+    "ChargeConfirmation",
+    "ChargeInput",
+    "ChargeOutput",
+    "ChargeRoute",
+    "run_charge",
+]
 
 
 class ChargeInput(ToolInput):
@@ -64,10 +79,23 @@ class ChargeInput(ToolInput):
     )
 
 
+class ChargeAsyncInput(ChargeInput):
+    confirm_token: Annotated[str | None, Field(max_length=512)] = Field(
+        default=None,
+        description="Only when a previous drip_charge_async returned status 'confirmation_required': pass its "
+        "confirm_token with identical arguments to go ahead.",
+    )
+
+
+ChargeRoute = Literal["charge", "charge_async"]
+"""Which client call sends the charge: ``POST /usage`` or ``POST /usage/async``."""
+
+
 class ChargeOutput(MutationResult):
     status: Literal["charged", "preview", "confirmation_required"] = Field(
-        description="'charged': money moved. 'preview': dry run, nothing charged. 'confirmation_required': "
-        "nothing charged; ask the user, then call again with confirm_token."
+        description="'charged': money moved (async: accepted, charge_status PENDING until it settles). 'preview': "
+        "dry run, nothing charged. 'confirmation_required': nothing charged; ask the user, then call again with "
+        "confirm_token."
     )
     customer_id: str
     meter: str
@@ -123,9 +151,10 @@ def _supports_elicitation(ctx: ToolContext) -> bool:
     return caps is not None and caps.elicitation is not None
 
 
-async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
-    """Preview, check, confirm and perform a charge."""
+async def run_charge(ctx: ToolContext, inp: ChargeInput, route: ChargeRoute = "charge") -> ChargeOutput:
+    """Preview, check, confirm and perform a charge, sent by the client call `route`."""
     guard, settings = ctx.services.guard, ctx.settings
+    prefix = ENDPOINTS[route].key_prefix
     metadata = ctx.clean_metadata(inp.metadata)  # --max-quantity was applied when the arguments were validated
     base: dict[str, Any] = {"customer_id": inp.customer_id, "meter": inp.meter, "quantity": inp.quantity}
 
@@ -134,7 +163,7 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
             status="preview",
             **base,
             **await _preview(ctx, inp, await _price(ctx, inp)),
-            idempotency_key=inp.idempotency_key or new_idempotency_key("chg"),
+            idempotency_key=inp.idempotency_key or new_idempotency_key(prefix),
             redacted_paths=ctx.redacted,
         )
 
@@ -156,8 +185,9 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
     top_up = ctx.payments.resumed(ctx, TOP_UP_PAGE)  # the answer to a top-up page: confirmed already, same key
     confirmed: Confirmed | None = None
     if settings.confirm_charges and top_up is None:
-        # Bound to the account too: with per-request keys, one tenant's token is useless to another.
-        token_args = {**base, "metadata": metadata, "account": ctx.tenant}
+        # Bound to the account too: with per-request keys, one tenant's token is useless to another;
+        # and to the operation: a token for drip_charge cannot start an async charge.
+        token_args = {**base, "metadata": metadata, "account": ctx.tenant, "route": route}
         shown = "an unknown amount" if amount is None else f"{format_money(amount)} USDC"
         if _supports_elicitation(ctx):
             question = f"Charge customer {inp.customer_id} {shown} for {inp.quantity} {inp.meter}? This moves money."
@@ -168,7 +198,7 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
                     hint="Do not retry unless the user asks for it.",
                 )
         elif inp.confirm_token is None:
-            key = key or new_idempotency_key("chg")
+            key = key or new_idempotency_key(prefix)
             issued = await ctx.services.confirm_tokens.issue(token_args, key)
             return ChargeOutput(
                 status="confirmation_required",
@@ -184,13 +214,16 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
             confirmed = await ctx.services.confirm_tokens.check(inp.confirm_token, token_args, key)
             key = confirmed.idempotency_key
 
-    key = top_up["idempotency_key"] if top_up else key or new_idempotency_key("chg")  # one key for the retry too
+    key = top_up["idempotency_key"] if top_up else key or new_idempotency_key(prefix)  # one key for the retry too
     async with guard.reserve(amount or Decimal(0), scope=ctx.scope) as reservation:
         if confirmed is not None:
             await ctx.services.confirm_tokens.consume(confirmed)
         try:
+            client_call: Callable[..., Awaitable[Reply[ChargeResult] | Reply[ChargeAsyncResult]]] = (
+                ctx.client.charge_async if route == "charge_async" else ctx.client.charge
+            )
             send = functools.partial(
-                ctx.client.charge,
+                client_call,
                 customer_id=inp.customer_id,
                 meter=inp.meter,
                 quantity=inp.quantity,
@@ -221,6 +254,11 @@ async def run_charge(ctx: ToolContext, inp: ChargeInput) -> ChargeOutput:
         is_duplicate=reply.data.is_duplicate,
         redacted_paths=ctx.redacted,
     )
+
+
+async def run_charge_async(ctx: ToolContext, inp: ChargeAsyncInput) -> ChargeOutput:
+    """`run_charge` sent as ``POST /usage/async``: the same checks, a PENDING charge."""
+    return await run_charge(ctx, inp, "charge_async")
 
 
 def _ledger(inp: ChargeInput, out: ChargeOutput | None, error: DripError | None) -> list[LedgerEntry]:
@@ -263,5 +301,23 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         moves_money=True,
         ledger=_ledger,
         core=True,
+    ),
+    ToolSpec(
+        name="drip_charge_async",
+        title="Charge a customer (async)",
+        description=(
+            "Like drip_charge (same caps, confirmation, dry_run, idempotency_key) but queued: POST /usage/async. "
+            "MONEY MOVES. charge_status is PENDING until it settles; check with drip_get_charge."
+        ),
+        toolset="billing",
+        scope=KeyType.PUBLIC,
+        input_model=ChargeAsyncInput,
+        output_model=ChargeOutput,
+        handler=run_charge_async,
+        read_only=False,
+        destructive=True,
+        idempotent=False,
+        moves_money=True,
+        ledger=_ledger,
     ),
 )

@@ -1,4 +1,4 @@
-"""Toolset ``customers``: create, get and list the customers being billed."""
+"""Toolset ``customers``: create, get, list and update the customers being billed, and their spending caps."""
 
 from __future__ import annotations
 
@@ -14,12 +14,19 @@ from drip_mcp.tools.base import (
     IdempotencyKey,
     Metadata,
     MutationResult,
+    PositiveQuantity,
     ToolInput,
     ToolOutput,
     ToolSpec,
     from_wire,
 )
 from drip_mcp.tools.context import ToolContext
+from drip_mcp.tools.declare import operation
+
+CustomerStatus = Literal["ACTIVE", "LOW_BALANCE", "PAUSED"]
+ExternalCustomerId = Annotated[str, Field(min_length=1, max_length=255)]
+# The customer's email is PII: a reply that carries it has it removed before the model sees it.
+_NO_PII = {"email": "PII"}
 
 
 class CustomerInfo(ToolOutput):
@@ -120,7 +127,7 @@ async def get_customer(ctx: ToolContext, inp: GetCustomerInput) -> CustomerInfo:
 class ListCustomersInput(ToolInput):
     limit: int = Field(default=20, ge=1, le=100)
     offset: int = Field(default=0, ge=0)
-    status: Literal["ACTIVE", "LOW_BALANCE", "PAUSED"] | None = None
+    status: CustomerStatus | None = None
 
 
 class ListCustomersOutput(ToolOutput):
@@ -132,6 +139,40 @@ async def list_customers(ctx: ToolContext, inp: ListCustomersInput) -> ListCusto
     page = await ctx.client.list_customers(limit=inp.limit, offset=inp.offset, status=inp.status)
     return ListCustomersOutput(customers=[_info(c) for c in page.data], count=page.count)
 
+
+class UpdateCustomerInput(ToolInput):
+    customer_id: CustomerId
+    external_customer_id: ExternalCustomerId | None = Field(default=None, description="Your new id for them.")
+    status: CustomerStatus | None = Field(default=None, description="PAUSED blocks charges; ACTIVE resumes.")
+    metadata: Metadata = None
+    idempotency_key: IdempotencyKey = None
+
+
+class CustomerWrite(ToolInput):
+    customer_id: CustomerId
+    idempotency_key: IdempotencyKey = None
+
+
+class SetSpendingCapInput(ToolInput):
+    customer_id: CustomerId
+    cap_type: Literal["DAILY_CHARGE_LIMIT", "MONTHLY_CHARGE_LIMIT", "SINGLE_CHARGE_LIMIT"]
+    limit_value: PositiveQuantity = Field(description="The limit in USDC, e.g. 50 for $50.")
+    auto_block: bool = Field(default=True, description="Refuse charges that would cross the limit (else alert).")
+    idempotency_key: IdempotencyKey = None
+
+
+class CustomerRef(ToolInput):
+    customer_id: CustomerId
+
+
+class SpendingCapRef(ToolInput):
+    customer_id: CustomerId
+    cap_id: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$")] = Field(
+        description="Cap id (drip_get_customer_spending_caps)."
+    )
+
+
+_NEEDS_SK = " Needs a secret (sk_) key."
 
 TOOLS: tuple[ToolSpec[Any, Any], ...] = (
     ToolSpec(
@@ -193,5 +234,62 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         read_only=True,
         destructive=False,
         idempotent=True,
+    ),
+    operation(
+        "drip_update_customer",
+        "Update customer",
+        "Change a customer's external_customer_id, status (PAUSED blocks charges) or metadata. No money moves.",
+        toolset="customers",
+        endpoint="update_customer",
+        input_model=UpdateCustomerInput,
+        destructive=True,
+        idempotent=True,
+        omit=_NO_PII,
+    ),
+    operation(
+        "drip_provision_customer",
+        "Provision customer",
+        "Deploy the customer's on-chain smart account (safe to repeat: already_deployed). No charge." + _NEEDS_SK,
+        toolset="customers",
+        endpoint="provision_customer",
+        input_model=CustomerWrite,
+        idempotent=True,
+        omit=_NO_PII,
+    ),
+    operation(
+        "drip_sync_customer_balance",
+        "Sync customer balance",
+        "Refresh a customer's cached balance from chain; returns the previous and new balance. No charge." + _NEEDS_SK,
+        toolset="customers",
+        endpoint="sync_customer_balance",
+        input_model=CustomerWrite,
+        idempotent=True,
+    ),
+    operation(
+        "drip_set_customer_spending_cap",
+        "Set spending cap",
+        "Limit what a customer can be charged per day, per month or per charge (USDC). With auto_block, Drip "
+        "refuses a charge that would cross it. Replaces the active cap of that type.",
+        toolset="customers",
+        endpoint="set_customer_spending_cap",
+        input_model=SetSpendingCapInput,
+        destructive=True,
+    ),
+    operation(
+        "drip_get_customer_spending_caps",
+        "Get spending caps",
+        "List a customer's active spending caps with their usage this period. Read-only.",
+        toolset="customers",
+        endpoint="get_customer_spending_caps",
+        input_model=CustomerRef,
+    ),
+    operation(
+        "drip_remove_customer_spending_cap",
+        "Remove spending cap",
+        "Remove a customer's spending cap: charges are no longer limited by it.",
+        toolset="customers",
+        endpoint="remove_customer_spending_cap",
+        input_model=SpendingCapRef,
+        destructive=True,
     ),
 )

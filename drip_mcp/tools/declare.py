@@ -2,7 +2,8 @@
 
 Most Drip operations need no code of their own: the input model's fields go to the route's path
 parameters (the names in ``{...}``), then to the query string (GET, DELETE) or the camelCase JSON body
-(POST, PATCH, PUT); the reply comes back with snake_case keys, plus the idempotency key of a write. The
+(POST, PATCH, PUT); the reply comes back with snake_case keys (less any top-level key `omit` names, with its reason: PII
+stays out of the model's context), plus the idempotency key of a write. The
 key type comes from the endpoint (`drip_mcp.api.endpoints`), so scope is declared once. Metadata goes
 through the metadata policy like every other write. Operations that need more (money safety, retries that
 find an earlier result, secrets) keep a handler of their own.
@@ -11,6 +12,7 @@ find an earlier result, secrets) keep a handler of their own.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ConfigDict, Field
@@ -74,6 +76,7 @@ def operation(
     idempotent: bool | None = None,
     core: bool = False,
     moves_money: bool = False,
+    omit: Mapping[str, str] | None = None,
 ) -> ToolSpec[InT, WireResult]:
     """A pass-through operation on `endpoint` (a name in `ENDPOINTS`); annotations default from its method."""
     ep = ENDPOINTS[endpoint]
@@ -94,6 +97,8 @@ def operation(
         else:
             data, used = await ctx.client.request(ep, path_params=path, params=fields)
         result = snake_keys(data) if isinstance(data, dict) else {"result": data if data is not None else "ok"}
+        for dropped in omit or {}:
+            result.pop(dropped, None)
         if ep.mutating:
             return WriteResult(**result, idempotency_key=used)
         return WireResult(**result)

@@ -1,4 +1,7 @@
-"""Toolset ``runs``: agent runs, their events and workflows (execution ledger, no billing)."""
+"""Toolset ``runs``: record agent runs and their events (execution ledger, no billing).
+
+Reads of runs and workflows are in `drip_mcp.tools.workflows`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, ConfigDict, Field
+from pydantic import Field
 
 from drip_mcp.api.models import EndRunResult, RunDetails, RunStatus
 from drip_mcp.api.outbox import Queued
@@ -21,15 +24,12 @@ from drip_mcp.tools.base import (
     Metadata,
     MutationResult,
     ToolInput,
-    ToolOutput,
     ToolSpec,
-    from_wire,
 )
 from drip_mcp.tools.context import ToolContext
+from drip_mcp.tools.run_events import BATCH_LIMIT, EventType, RunEvent, RunId, wire_event
 
 TerminalStatus = Literal["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"]
-RunId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$", description="Run id.")]
-Slug = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9_-]+$")]
 WorkflowRef = Annotated[
     str,
     Field(
@@ -39,48 +39,6 @@ WorkflowRef = Annotated[
         description="Workflow slug (e.g. 'research_agent'; created if unknown) or workflow id.",
     ),
 ]
-EventType = Annotated[str, Field(min_length=1, max_length=100, description="What happened, e.g. 'llm_call'.")]
-BATCH_LIMIT = 500
-
-
-def _alias(snake: str, camel: str) -> Any:
-    return Field(default=None, validation_alias=AliasChoices(snake, camel))
-
-
-class RunEvent(ToolInput):
-    """One event. Keys may be snake_case or camelCase; unknown keys are kept in metadata (after redaction)."""
-
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False, populate_by_name=True, defer_build=True)
-
-    event_type: EventType = Field(validation_alias=AliasChoices("event_type", "eventType"))
-    quantity: EventQuantity = None
-    units: Annotated[str | None, Field(max_length=50)] = None
-    description: Annotated[str | None, Field(max_length=500)] = None
-    cost_units: CostUnits = _alias("cost_units", "costUnits")
-    metadata: Metadata = None
-    idempotency_key: Annotated[str | None, Field(min_length=1, max_length=128)] = _alias(
-        "idempotency_key", "idempotencyKey"
-    )
-    run_id: RunId | None = _alias("run_id", "runId")
-
-
-def wire_event(ctx: ToolContext, event: RunEvent, path: str) -> dict[str, Any]:
-    """camelCase for Drip; unknown keys folded into metadata, all through the metadata policy."""
-    extras = dict(event.model_extra or {})
-    metadata = {**extras, **(event.metadata or {})} if extras else event.metadata
-    fields = {
-        "eventType": event.event_type,
-        "quantity": event.quantity,
-        "units": event.units,
-        "description": event.description,
-        "costUnits": event.cost_units,
-        "metadata": ctx.clean_metadata(metadata, path=f"{path}.metadata"),
-        "idempotencyKey": event.idempotency_key,
-        "runId": event.run_id,
-    }
-    return {k: v for k, v in fields.items() if v is not None}
-
-
 # --- record a whole run ------------------------------------------------------------------------
 
 
@@ -409,128 +367,6 @@ async def end_run(ctx: ToolContext, inp: EndRunInput) -> EndRunOutput:
     return _end_output(inp.run_id, reply.data, reply.idempotency_key, ctx)
 
 
-# --- reads ---------------------------------------------------------------------------------------
-
-
-class RunRef(ToolInput):
-    run_id: RunId
-
-
-class RunOutput(ToolOutput):
-    run_id: str
-    customer_id: str
-    workflow_id: str
-    workflow_name: str | None = None
-    status: RunStatus
-    started_at: str | None = None
-    ended_at: str | None = None
-    duration_ms: int | None = None
-    error_message: str | None = None
-    event_count: int = 0
-    total_quantity: Decimal | None = None
-    total_cost_units: Decimal | None = None
-
-
-async def get_run(ctx: ToolContext, inp: RunRef) -> RunOutput:
-    r = await ctx.client.get_run(inp.run_id)
-    return RunOutput(
-        run_id=r.id,
-        customer_id=r.customer_id,
-        workflow_id=r.workflow_id,
-        workflow_name=r.workflow_name,
-        status=r.status,
-        started_at=r.started_at,
-        ended_at=r.ended_at,
-        duration_ms=r.duration_ms,
-        error_message=r.error_message,
-        event_count=r.totals.event_count,
-        total_quantity=r.totals.total_quantity,
-        total_cost_units=r.totals.total_cost_units,
-    )
-
-
-class TimelineInput(ToolInput):
-    run_id: RunId
-    limit: int = Field(default=100, ge=1, le=500)
-    cursor: Annotated[str | None, Field(max_length=500, description="next_cursor from the previous page.")] = None
-
-
-class TimelineEventOut(ToolOutput):
-    id: str
-    event_type: str
-    outcome: str | None = None
-    description: str | None = None
-    timestamp: str | None = None
-    cost_usdc: str | None = None
-    metadata: dict[str, Any] | None = None
-
-
-class TimelineOutput(ToolOutput):
-    run_id: str
-    workflow_name: str | None = None
-    status: RunStatus
-    started_at: str | None = None
-    ended_at: str | None = None
-    duration_ms: int | None = None
-    events: list[TimelineEventOut]
-    summary: dict[str, Any] = Field(default_factory=dict)
-    has_more: bool = False
-    next_cursor: str | None = None
-
-
-async def get_run_timeline(ctx: ToolContext, inp: TimelineInput) -> TimelineOutput:
-    timeline = await ctx.client.get_run_timeline(inp.run_id, limit=inp.limit, cursor=inp.cursor)
-    events = [from_wire(TimelineEventOut, event) for event in timeline.events]
-    return from_wire(TimelineOutput, timeline, events=events)
-
-
-class CreateWorkflowInput(ToolInput):
-    name: Annotated[str, Field(min_length=1, max_length=255)]
-    slug: Slug
-    product_surface: Literal["API", "RPC", "WEBHOOK", "AGENT", "PIPELINE", "CUSTOM"] = "AGENT"
-    description: Annotated[str | None, Field(max_length=1000)] = None
-    idempotency_key: IdempotencyKey = None
-
-
-class WorkflowInfo(ToolOutput):
-    id: str
-    name: str
-    slug: str
-    product_surface: str | None = None
-    description: str | None = None
-    is_active: bool = True
-    created_at: str | None = None
-
-
-class CreateWorkflowOutput(MutationResult):
-    workflow: WorkflowInfo
-
-
-async def create_workflow(ctx: ToolContext, inp: CreateWorkflowInput) -> CreateWorkflowOutput:
-    reply = await ctx.client.create_workflow(
-        name=inp.name,
-        slug=inp.slug,
-        product_surface=inp.product_surface,
-        description=inp.description,
-        idempotency_key=inp.idempotency_key,
-    )
-    return CreateWorkflowOutput(workflow=from_wire(WorkflowInfo, reply.data), idempotency_key=reply.idempotency_key)
-
-
-class ListWorkflowsInput(ToolInput):
-    limit: int = Field(default=50, ge=1, le=100)
-
-
-class ListWorkflowsOutput(ToolOutput):
-    workflows: list[WorkflowInfo]
-    count: int
-
-
-async def list_workflows(ctx: ToolContext, inp: ListWorkflowsInput) -> ListWorkflowsOutput:
-    page = await ctx.client.list_workflows(limit=inp.limit)
-    return ListWorkflowsOutput(workflows=[from_wire(WorkflowInfo, w) for w in page.data], count=page.count)
-
-
 _LEDGER = " Execution ledger only: no money moves."
 
 
@@ -549,7 +385,6 @@ def _spec(name: str, title: str, description: str, handler: Any, inp: Any, out: 
 
 
 _WRITE = {"read_only": False, "destructive": False, "idempotent": False}
-_READ = {"read_only": True, "destructive": False, "idempotent": True}
 
 TOOLS: tuple[ToolSpec[Any, Any], ...] = (
     _spec(
@@ -613,44 +448,5 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         destructive=False,
         idempotent=True,
         core=True,
-    ),
-    _spec(
-        "drip_get_run",
-        "Get run",
-        "Get a run's status, duration and totals. Read-only.",
-        get_run,
-        RunRef,
-        RunOutput,
-        **_READ,
-    ),
-    _spec(
-        "drip_get_run_timeline",
-        "Get run timeline",
-        "Get a run's events in order with a summary; page with cursor/next_cursor. Read-only.",
-        get_run_timeline,
-        TimelineInput,
-        TimelineOutput,
-        **_READ,
-    ),
-    _spec(
-        "drip_create_workflow",
-        "Create workflow",
-        "Create a workflow (a kind of agent job that runs belong to). Usually unnecessary: run tools create "
-        "unknown slugs. Fails with CONFLICT if the slug exists.",
-        create_workflow,
-        CreateWorkflowInput,
-        CreateWorkflowOutput,
-        read_only=False,
-        destructive=False,
-        idempotent=True,
-    ),
-    _spec(
-        "drip_list_workflows",
-        "List workflows",
-        "List workflows with their slugs and ids. Read-only.",
-        list_workflows,
-        ListWorkflowsInput,
-        ListWorkflowsOutput,
-        **_READ,
     ),
 )

@@ -84,7 +84,9 @@ async def ping(ctx: ToolContext, inp: PingInput) -> PingOutput:
         caps.append(f"max quantity {ctx.settings.max_quantity} per write")
     if key.is_live:
         active = "; ".join(caps) if caps else "none (consider --read-only or --max-charge-usdc)"
-        warnings.append(f"LIVE key: drip_charge moves real money. Active caps: {active}.")
+        warnings.append(
+            f"LIVE key: drip_charge, drip_charge_async and drip_refund_charge move real money. Active caps: {active}."
+        )
     counts = await _tenant_outbox_counts(ctx)
     if counts is not None and counts.dead:
         warnings.append(f"{counts.dead} queued write(s) were refused by Drip: see `drip-mcp outbox list --dead`.")

@@ -27,6 +27,7 @@ from drip_mcp.masking import mask_key
 from drip_mcp.paths import ensure_private_dir
 from drip_mcp.tools.base import IdempotencyKey, MutationResult, ToolInput, ToolOutput, ToolSpec, from_wire
 from drip_mcp.tools.context import ToolContext
+from drip_mcp.tools.declare import operation
 
 _SAFE_FILE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 WebhookId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]  # also a file name
@@ -224,6 +225,34 @@ async def rotate_webhook_secret(ctx: ToolContext, inp: RotateSecretInput) -> Rot
     )
 
 
+class UpdateWebhookInput(ToolInput):
+    webhook_id: WebhookId
+    url: Annotated[str | None, Field(max_length=2048, pattern=r"^https?://[^\s]+$")] = None
+    events: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        default=None, min_length=1, max_length=50, description="Event types to receive; ['*'] = all."
+    )
+    description: Annotated[str | None, Field(max_length=500)] = None
+    is_active: bool | None = Field(default=None, description="false pauses deliveries.")
+    idempotency_key: IdempotencyKey = None
+
+
+class DeliveriesInput(ToolInput):
+    webhook_id: WebhookId
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+DeliveryId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class DeliveryRef(ToolInput):
+    webhook_id: WebhookId
+    delivery_id: DeliveryId = Field(description="Delivery id (drip_list_webhook_deliveries).")
+
+
+class RetryDeliveryInput(DeliveryRef):
+    idempotency_key: IdempotencyKey = None
+
+
 def _spec(name: str, title: str, description: str, handler: Any, inp: Any, out: Any, **kw: Any) -> ToolSpec[Any, Any]:
     return ToolSpec(
         name=name,
@@ -238,6 +267,7 @@ def _spec(name: str, title: str, description: str, handler: Any, inp: Any, out: 
     )
 
 
+_NEEDS_SK = " Needs a secret (sk_) key."
 _SIGNING_NOTE = (
     " The new whsec_ signing secret is returned masked and saved to a user-only file (secret_file); set "
     "reveal_secret: true only if the user needs it in this conversation."
@@ -310,5 +340,39 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         read_only=False,
         destructive=True,
         idempotent=False,
+    ),
+    operation(
+        "drip_update_webhook",
+        "Update webhook",
+        "Change a webhook's url, events, description, or pause it (is_active: false)." + _NEEDS_SK,
+        toolset="webhooks",
+        endpoint="update_webhook",
+        input_model=UpdateWebhookInput,
+        destructive=True,
+        idempotent=True,
+    ),
+    operation(
+        "drip_list_webhook_deliveries",
+        "List webhook deliveries",
+        "List a webhook's deliveries, newest first: event, status, attempts, response code. Read-only." + _NEEDS_SK,
+        toolset="webhooks",
+        endpoint="list_webhook_deliveries",
+        input_model=DeliveriesInput,
+    ),
+    operation(
+        "drip_get_webhook_delivery",
+        "Get webhook delivery",
+        "Get one delivery with the payload that was sent. Read-only." + _NEEDS_SK,
+        toolset="webhooks",
+        endpoint="get_webhook_delivery",
+        input_model=DeliveryRef,
+    ),
+    operation(
+        "drip_retry_webhook_delivery",
+        "Retry webhook delivery",
+        "Send a delivered or failed delivery once more, now; returns it after the attempt." + _NEEDS_SK,
+        toolset="webhooks",
+        endpoint="retry_webhook_delivery",
+        input_model=RetryDeliveryInput,
     ),
 )

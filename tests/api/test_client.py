@@ -211,11 +211,19 @@ async def test_shared_pool_carries_no_credentials_and_each_client_sends_its_own(
 # --- scope guard -------------------------------------------------------------------------------
 
 
-def test_endpoints_declare_the_webhook_routes_secret_only() -> None:
+# DESIGN "Keys and scope": webhook management, provisioning and balance sync need a secret key.
+SECRET_ROUTE_SUFFIXES = ("/provision", "/sync-balance")
+
+
+def _secret_by_rule(ep: Endpoint) -> bool:
+    return ep.path.startswith("/webhooks") or ep.path.endswith(SECRET_ROUTE_SUFFIXES)
+
+
+def test_endpoints_declare_secret_scope_exactly_by_the_design_rule() -> None:
     secret = {ep.name for ep in SECRET_ENDPOINTS}
     assert {"create_webhook", "list_webhooks", "delete_webhook", "rotate_webhook_secret"} <= secret
-    assert all("/webhooks" in ep.path for ep in SECRET_ENDPOINTS)
-    assert all(ep.scope is KeyType.SECRET for ep in ENDPOINTS.values() if ep.path.startswith("/webhooks"))
+    assert {"provision_customer", "sync_customer_balance"} <= secret
+    assert [ep.name for ep in ENDPOINTS.values() if _secret_by_rule(ep)] == [ep.name for ep in SECRET_ENDPOINTS]
 
 
 @pytest.mark.anyio

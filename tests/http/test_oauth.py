@@ -345,7 +345,7 @@ async def test_sse_transport_takes_oauth_tokens_too(tmp_path: Path) -> None:
             listed = {t.name for t in (await session.list_tools()).tools}
     assert missing.status_code == 401
     assert variant.status_code == 200
-    assert listed == {"drip_charge"}
+    assert listed == {"drip_charge", "drip_charge_async", "drip_refund_charge"}  # the money-moving tools
 
 
 # --- keys and tenancy ----------------------------------------------------------------------------

@@ -438,7 +438,7 @@ def test_live_key_banner_says_money_moves_and_names_the_caps() -> None:
     settings = Settings.load(state_env(), api_key="sk_live_realmoney123", session_budget_usdc="25")
     assert settings.api_key is not None
     line = banner(settings, build_server(settings, DripClient(settings.api_key)), "stdio")
-    assert "LIVE key: drip_charge moves real money" in line
+    assert "LIVE key: drip_charge, drip_charge_async, drip_refund_charge move real money" in line
     assert "session budget 25.000000 USDC" in line
     assert "realmoney123" not in line
     assert "\n" not in line

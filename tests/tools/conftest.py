@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from server_fixtures import MODES, Harness, open_harness
+from server_fixtures import MODES, SURFACES, Harness, open_harness
 
 
 @pytest.fixture(params=MODES)
@@ -19,3 +19,11 @@ async def h(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Har
 def mode(request: pytest.FixtureRequest) -> str:
     value: str = request.param
     return value
+
+
+@pytest.fixture(params=[(mode, surface) for surface in SURFACES for mode in MODES], ids="-".join)
+async def hs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+    """The harness on both surfaces (and both protocol modes): call operations with `Harness.op`."""
+    mode, surface = request.param
+    async with open_harness(tmp_path, mode, surface=surface) as harness:
+        yield harness

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
-from server_fixtures import Harness
+from server_fixtures import PK, SURFACES, Harness, open_harness
 
 pytestmark = pytest.mark.anyio
 
@@ -171,3 +173,151 @@ async def test_checkout_unknown_customer_is_not_found(h: Harness) -> None:
         {"amount_cents": 500, "return_url": "https://example.com/done", "customer_id": "cus_missing"},
         "NOT_FOUND",
     )
+
+
+# --- refunds and usage history (both surfaces: `hs`) ----------------------------------------------------------
+
+
+async def test_refund_restores_the_balance_exactly_and_a_second_refund_is_a_conflict(hs: Harness) -> None:
+    customer_id = await hs.new_customer()
+    charged = await hs.op_ok("drip_charge", {"customer_id": customer_id, "meter": "api_calls", "quantity": 7})
+    assert hs.store.balance(customer_id) == Decimal("99.993")
+    args = {"charge_id": charged["charge_id"], "reason": "merchant_error", "note": "double billed"}
+    refunded = await hs.op_ok("drip_refund_charge", {**args, "idempotency_key": "rfd-1"})
+    assert (refunded["id"], refunded["status"], refunded["refund_reason"]) == (
+        charged["charge_id"],
+        "REFUNDED",
+        "merchant_error",
+    )
+    assert refunded["idempotency_key"] == "rfd-1"
+    assert hs.store.balance(customer_id) == Decimal("100")
+    balance = await hs.op_ok("drip_get_balance", {"customer_id": customer_id})
+    assert balance["balance_usdc"] == "100.000000"
+    again = await hs.op_error("drip_refund_charge", args, "ALREADY_REFUNDED")
+    assert again["status"] == 409
+    assert hs.store.balance(customer_id) == Decimal("100")
+
+
+async def test_refund_unknown_reason_is_refused_before_sending(hs: Harness) -> None:
+    await hs.op_error("drip_refund_charge", {"charge_id": "chg_x", "reason": "because"}, "VALIDATION_ERROR")
+    assert hs.sent == []
+
+
+async def test_refund_works_with_a_public_key(tmp_path: Path) -> None:
+    async with open_harness(tmp_path, api_key=PK) as h:
+        customer_id = await h.new_customer()
+        charged = await h.ok("drip_charge", {"customer_id": customer_id, "meter": "api_calls", "quantity": 1})
+        out = await h.ok("drip_refund_charge", {"charge_id": charged["charge_id"], "reason": "customer_request"})
+        assert out["status"] == "REFUNDED"
+
+
+async def test_list_usage_shows_each_billable_write_with_its_charge(hs: Harness) -> None:
+    customer_id = await hs.new_customer()
+    other = await hs.new_customer("user-other")
+    charged = await hs.op_ok("drip_charge", {"customer_id": customer_id, "meter": "api_calls", "quantity": 2})
+    await hs.op_ok("drip_charge", {"customer_id": other, "meter": "api_calls", "quantity": 1})
+    out = await hs.op_ok("drip_list_usage", {"customer_id": customer_id})
+    [usage] = out["data"]
+    assert (usage["id"], usage["customer_id"], usage["usage_type"]) == (
+        charged["usage_event_id"],
+        customer_id,
+        "api_calls",
+    )
+    assert usage["charge"]["id"] == charged["charge_id"]
+    assert (await hs.op_ok("drip_list_usage", {"limit": 1}))["count"] == 1
+
+
+# --- drip_charge_async: the same money-safety path as drip_charge ---------------------------------------------
+
+
+async def test_charge_async_is_pending_then_settles_and_draws_the_balance_down(hs: Harness) -> None:
+    customer_id = await hs.new_customer()
+    args = {"customer_id": customer_id, "meter": "api_calls", "quantity": 3, "idempotency_key": "ca-1"}
+    out = await hs.op_ok("drip_charge_async", args)
+    assert (out["status"], out["charge_status"], out["amount_usdc"]) == ("charged", "PENDING", "0.003000")
+    assert out["idempotency_key"] == "ca-1"
+    [sent] = hs.sent_to("POST", "/v1/usage/async")
+    assert sent.body == {"customerId": customer_id, "usageType": "api_calls", "quantity": 3, "idempotencyKey": "ca-1"}
+    assert hs.sent_to("POST", "/v1/usage") == []
+
+    hs.store.settle_pending()  # the sandbox's background worker may have settled it already
+    settled = await hs.op_ok("drip_get_charge", {"charge_id": out["charge_id"]})
+    assert (settled["status"], settled["amount_usdc"]) == ("CONFIRMED", "0.003000")
+    assert hs.store.balance(customer_id) == Decimal("99.997")
+
+    replay = await hs.op_ok("drip_charge_async", args)
+    assert (replay["is_duplicate"], replay["charge_id"]) == (True, out["charge_id"])
+    assert hs.store.count_charges(customer_id) == 1
+
+
+async def test_charge_async_dry_run_previews_and_sends_nothing(hs: Harness) -> None:
+    customer_id = await hs.new_customer()
+    args = {"customer_id": customer_id, "meter": "api_calls", "quantity": 3, "dry_run": True}
+    out = await hs.op_ok("drip_charge_async", args)
+    assert (out["status"], out["amount_usdc"], out["balance_after_usdc"]) == ("preview", "0.003000", "99.997000")
+    assert out["idempotency_key"].startswith("chga")
+    assert hs.sent_to("POST", "/v1/usage/async") == []
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+async def test_charge_async_above_the_per_charge_cap_is_refused_with_nothing_sent(tmp_path: Path, surface: str) -> None:
+    async with open_harness(tmp_path, surface=surface, max_charge_usdc="0.005") as h:
+        customer_id = await h.new_customer()
+        args = {"customer_id": customer_id, "meter": "api_calls", "quantity": 6}
+        error = await h.op_error("drip_charge_async", args, "SPEND_CAP_EXCEEDED")
+        assert (error["cap"], error["requested_usdc"]) == ("per_charge", "0.006000")
+        assert h.sent_to("POST", "/v1/usage/async") == []
+        assert h.store.count_charges(customer_id) == 0
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+async def test_charge_async_counts_against_the_session_budget_shared_with_drip_charge(
+    tmp_path: Path, surface: str
+) -> None:
+    async with open_harness(tmp_path, surface=surface, session_budget_usdc="0.010") as h:
+        customer_id = await h.new_customer()
+        charge = {"customer_id": customer_id, "meter": "api_calls"}
+        assert (await h.op_ok("drip_charge_async", {**charge, "quantity": 6}))["charge_status"] == "PENDING"
+        error = await h.op_error("drip_charge", {**charge, "quantity": 5}, "SPEND_CAP_EXCEEDED")
+        assert error["cap"] == "session_budget"
+        await h.op_error("drip_charge_async", {**charge, "quantity": 5}, "SPEND_CAP_EXCEEDED")
+        assert (await h.op_ok("drip_charge_async", {**charge, "quantity": 4}))["status"] == "charged"
+        assert len(h.sent_to("POST", "/v1/usage/async")) == 2
+        assert h.sent_to("POST", "/v1/usage") == []
+        summary = await h.op_ok("drip_session_summary", {})
+    assert [e["outcome"] for e in summary["entries"]] == ["charged", "failed", "failed", "charged"]
+    assert summary["budget_remaining_usdc"] == "0.000000"
+
+
+async def test_charge_async_is_refused_by_a_drip_spending_cap(hs: Harness) -> None:
+    customer_id = await hs.new_customer()
+    cap = {"customer_id": customer_id, "cap_type": "SINGLE_CHARGE_LIMIT", "limit_value": 0.002}
+    await hs.op_ok("drip_set_customer_spending_cap", cap)
+    args = {"customer_id": customer_id, "meter": "api_calls", "quantity": 3}
+    await hs.op_error("drip_charge_async", args, "SPENDING_CAP_EXCEEDED")
+    assert hs.store.count_charges(customer_id) == 0
+
+
+async def test_charge_async_needs_confirmation_and_a_drip_charge_token_does_not_unlock_it(tmp_path: Path) -> None:
+    async with open_harness(tmp_path, confirm_charges=True) as h:
+        customer_id = await h.new_customer()
+        args = {"customer_id": customer_id, "meter": "api_calls", "quantity": 2}
+        sync_token = (await h.ok("drip_charge", args))["confirm_token"]
+        await h.error("drip_charge_async", {**args, "confirm_token": sync_token}, "CONFIRMATION_MISMATCH")
+        asked = await h.ok("drip_charge_async", args)
+        assert (asked["status"], asked["amount_usdc"]) == ("confirmation_required", "0.002000")
+        assert h.sent_to("POST", "/v1/usage/async") == []
+        done = await h.ok("drip_charge_async", {**args, "confirm_token": asked["confirm_token"]})
+        assert (done["status"], done["charge_status"]) == ("charged", "PENDING")
+        assert done["idempotency_key"] == asked["idempotency_key"]
+        assert len(h.sent_to("POST", "/v1/usage/async")) == 1
+
+
+async def test_charge_async_redacts_metadata_before_sending(hs: Harness) -> None:
+    customer_id = await hs.new_customer()
+    metadata = {"model": "gpt-x", "contact": "jane@example.com"}
+    args = {"customer_id": customer_id, "meter": "api_calls", "quantity": 1, "metadata": metadata}
+    out = await hs.op_ok("drip_charge_async", args)
+    assert out["redacted_paths"] == ["metadata.contact"]
+    [sent] = hs.sent_to("POST", "/v1/usage/async")
+    assert "jane@example.com" not in json.dumps(sent.body)

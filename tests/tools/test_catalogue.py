@@ -61,11 +61,24 @@ READ_TOOLS = (
     "drip_get_webhook",
     "drip_ping",
 )
-DESTRUCTIVE_TOOLS = ("drip_charge", "drip_delete_webhook", "drip_rotate_webhook_secret")
+DESTRUCTIVE_TOOLS = (
+    "drip_charge",
+    "drip_charge_async",
+    "drip_refund_charge",
+    "drip_delete_webhook",
+    "drip_rotate_webhook_secret",
+    "drip_remove_customer_spending_cap",
+)
 # HTTP DELETE is idempotent by itself and carries no body to hold an idempotencyKey.
-NO_KEY_NEEDED: tuple[str, ...] = ()
+NO_KEY_NEEDED: tuple[str, ...] = ("drip_remove_customer_spending_cap",)
 # Tools whose `quantity` is billable or metered usage (must be > 0); run events allow 0.
-USAGE_QUANTITY_TOOLS = ("drip_track_usage", "drip_track_usage_batch", "drip_estimate_cost", "drip_charge")
+USAGE_QUANTITY_TOOLS = (
+    "drip_track_usage",
+    "drip_track_usage_batch",
+    "drip_estimate_cost",
+    "drip_charge",
+    "drip_charge_async",
+)
 HINTS = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
 
 

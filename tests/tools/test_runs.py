@@ -249,3 +249,65 @@ async def test_list_workflows_out_of_range_limit_is_refused_before_sending(h: Ha
     error = await h.error("drip_list_workflows", {"limit": 101}, "VALIDATION_ERROR")
     assert error["details"][0]["path"] == "limit"
     assert h.sent == []
+
+
+# --- list runs, get and update workflows (both surfaces: `hs`) -----------------------------------------------
+
+
+async def test_list_runs_filters_by_customer_workflow_and_status(hs: Harness) -> None:
+    customer_id = await hs.new_customer()
+    other = await hs.new_customer("user-other")
+    running = await hs.new_run(customer_id)
+    recorded = await hs.op_ok("drip_record_run", {"customer_id": customer_id, "workflow": "batch_agent"})
+    await hs.new_run(other)
+    mine = await hs.op_ok("drip_list_runs", {"customer_id": customer_id})
+    assert {r["id"] for r in mine["data"]} == {running, recorded["run_id"]}
+    done = await hs.op_ok("drip_list_runs", {"customer_id": customer_id, "status": "COMPLETED"})
+    assert [r["id"] for r in done["data"]] == [recorded["run_id"]]
+    by_workflow = await hs.op_ok("drip_list_runs", {"workflow_id": recorded["workflow_id"]})
+    assert [r["id"] for r in by_workflow["data"]] == [recorded["run_id"]]
+
+
+async def test_list_runs_unknown_status_is_refused_before_sending(hs: Harness) -> None:
+    await hs.op_error("drip_list_runs", {"status": "DONE"}, "VALIDATION_ERROR")
+    assert hs.sent == []
+
+
+async def test_get_and_update_workflow(hs: Harness) -> None:
+    created = await hs.op_ok("drip_create_workflow", {"name": "Support", "slug": "support"})
+    workflow_id = created["workflow"]["id"]
+    got = await hs.op_ok("drip_get_workflow", {"workflow_id": workflow_id})
+    assert (got["id"], got["slug"], got["is_active"]) == (workflow_id, "support", True)
+    args = {"workflow_id": workflow_id, "name": "Support v2", "description": "tier 1", "is_active": False}
+    updated = await hs.op_ok("drip_update_workflow", {**args, "idempotency_key": "wfu-1"})
+    assert (updated["name"], updated["description"], updated["is_active"], updated["slug"]) == (
+        "Support v2",
+        "tier 1",
+        False,
+        "support",
+    )
+    assert updated["idempotency_key"] == "wfu-1"
+    assert (await hs.op_ok("drip_get_workflow", {"workflow_id": workflow_id}))["name"] == "Support v2"
+
+
+async def test_get_workflow_unknown_id_is_not_found(hs: Harness) -> None:
+    await hs.op_error("drip_get_workflow", {"workflow_id": "wf_missing"}, "NOT_FOUND")
+
+
+async def test_update_workflow_takes_no_slug(hs: Harness) -> None:
+    await hs.op_error("drip_update_workflow", {"workflow_id": "wf_x", "slug": "other"}, "VALIDATION_ERROR")
+    assert hs.sent == []
+
+
+async def test_moved_run_reads_work_on_both_surfaces(hs: Harness) -> None:
+    customer_id = await hs.new_customer()
+    recorded = await hs.op_ok(
+        "drip_record_run",
+        {"customer_id": customer_id, "workflow": "moved_agent", "events": [{"event_type": "llm_call"}]},
+    )
+    run = await hs.op_ok("drip_get_run", {"run_id": recorded["run_id"]})
+    timeline = await hs.op_ok("drip_get_run_timeline", {"run_id": recorded["run_id"]})
+    workflows = await hs.op_ok("drip_list_workflows", {})
+    assert (run["status"], run["event_count"]) == ("COMPLETED", 1)
+    assert [e["event_type"] for e in timeline["events"]] == ["llm_call"]
+    assert "moved_agent" in [w["slug"] for w in workflows["workflows"]]

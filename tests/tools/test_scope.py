@@ -16,14 +16,14 @@ pytestmark = pytest.mark.anyio
 
 SECRET_ONLY = sorted(t.name for t in OPERATIONS if t.scope is KeyType.SECRET)
 PUBLIC = [t.name for t in OPERATIONS if t.scope is KeyType.PUBLIC]
-WEBHOOK_TOOLS = {
-    "drip_create_webhook",
-    "drip_list_webhooks",
-    "drip_get_webhook",
-    "drip_delete_webhook",
-    "drip_test_webhook",
-    "drip_rotate_webhook_secret",
-}
+# DESIGN "Keys and scope": secret keys for webhook management, provisioning and balance sync; the rest is public.
+SECRET_CUSTOMER_TOOLS = {"drip_provision_customer", "drip_sync_customer_balance"}
+
+
+def needs_secret_key(name: str) -> bool:
+    return TOOLS_BY_NAME[name].toolset == "webhooks" or name in SECRET_CUSTOMER_TOOLS
+
+
 # Arguments that pass input validation, so a refusal can only come from the scope check.
 SECRET_TOOL_ARGS = {
     "drip_create_webhook": {"url": "http://127.0.0.1:9/x", "events": ["*"]},
@@ -32,6 +32,12 @@ SECRET_TOOL_ARGS = {
     "drip_delete_webhook": {"webhook_id": "wh_x"},
     "drip_test_webhook": {"webhook_id": "wh_x"},
     "drip_rotate_webhook_secret": {"webhook_id": "wh_x"},
+    "drip_update_webhook": {"webhook_id": "wh_x", "is_active": False},
+    "drip_list_webhook_deliveries": {"webhook_id": "wh_x"},
+    "drip_get_webhook_delivery": {"webhook_id": "wh_x", "delivery_id": "del_x"},
+    "drip_retry_webhook_delivery": {"webhook_id": "wh_x", "delivery_id": "del_x"},
+    "drip_provision_customer": {"customer_id": "cus_x"},
+    "drip_sync_customer_balance": {"customer_id": "cus_x"},
 }
 
 
@@ -53,9 +59,9 @@ def test_every_tool_declares_a_key_type(name: str) -> None:
     assert isinstance(TOOLS_BY_NAME[name].scope, KeyType)
 
 
-def test_secret_only_tools_are_exactly_the_webhook_tools() -> None:
-    assert set(SECRET_ONLY) == WEBHOOK_TOOLS
-    assert {TOOLS_BY_NAME[n].toolset for n in SECRET_ONLY} == {"webhooks"}
+def test_secret_only_tools_are_exactly_those_the_design_reserves_for_secret_keys() -> None:
+    assert sorted(t.name for t in OPERATIONS if needs_secret_key(t.name)) == SECRET_ONLY
+    assert {TOOLS_BY_NAME[n].toolset for n in SECRET_ONLY} == {"webhooks", "customers"}
 
 
 def test_secret_tool_args_cover_every_secret_only_tool() -> None:

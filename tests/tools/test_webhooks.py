@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from server_fixtures import Harness, file_exists, read_secret_file
+from server_fixtures import PK, SURFACES, Harness, file_exists, open_harness, read_secret_file
 
 pytestmark = pytest.mark.anyio
 
@@ -92,3 +93,79 @@ async def test_rotate_webhook_secret_replaces_the_secret(h: Harness) -> None:
 
 async def test_rotate_webhook_secret_unknown_id_is_not_found(h: Harness) -> None:
     await h.error("drip_rotate_webhook_secret", {"webhook_id": "wh_missing"}, "NOT_FOUND")
+
+
+# --- update and deliveries (both surfaces: `hs`) --------------------------------------------------------------
+
+
+async def _tested(h: Harness) -> tuple[str, str]:
+    """A webhook with one delivered test event: (webhook id, delivery id)."""
+    webhook_id = (await h.new_webhook())["webhook"]["id"]
+    await h.op_ok("drip_test_webhook", {"webhook_id": webhook_id})
+    [delivery] = h.store.webhook_deliveries(webhook_id, limit=10)
+    return webhook_id, delivery["id"]
+
+
+async def test_update_webhook_pauses_it_and_changes_its_events_and_never_shows_the_secret(hs: Harness) -> None:
+    created = await hs.new_webhook()
+    webhook_id = created["webhook"]["id"]
+    args = {"webhook_id": webhook_id, "events": ["charge.succeeded"], "description": "billing", "is_active": False}
+    out = await hs.op_ok("drip_update_webhook", {**args, "idempotency_key": "whu-1"})
+    assert (out["id"], out["events"], out["description"], out["is_active"]) == (
+        webhook_id,
+        ["charge.succeeded"],
+        "billing",
+        False,
+    )
+    assert out["idempotency_key"] == "whu-1"
+    assert hs.store.webhook(webhook_id)["secret"] not in json.dumps(out)
+    got = await hs.op_ok("drip_get_webhook", {"webhook_id": webhook_id})
+    assert (got["is_active"], got["events"]) == (False, ["charge.succeeded"])
+
+
+async def test_update_webhook_to_a_remote_host_is_refused_by_the_sandbox(hs: Harness) -> None:
+    webhook_id = (await hs.new_webhook())["webhook"]["id"]
+    args = {"webhook_id": webhook_id, "url": "https://hooks.example.com/x"}
+    await hs.op_error("drip_update_webhook", args, "WEBHOOK_URL_NOT_ALLOWED")
+
+
+async def test_list_and_get_webhook_deliveries(hs: Harness) -> None:
+    webhook_id, delivery_id = await _tested(hs)
+    listed = await hs.op_ok("drip_list_webhook_deliveries", {"webhook_id": webhook_id})
+    assert [(d["id"], d["event_type"], d["status"]) for d in listed["data"]] == [
+        (delivery_id, "webhook.test", "DELIVERED")
+    ]
+    one = await hs.op_ok("drip_get_webhook_delivery", {"webhook_id": webhook_id, "delivery_id": delivery_id})
+    assert (one["id"], one["attempts"], one["payload"]["type"]) == (delivery_id, 1, "webhook.test")
+
+
+async def test_retry_webhook_delivery_sends_it_once_more(hs: Harness) -> None:
+    webhook_id, delivery_id = await _tested(hs)
+    sent_before = len(hs.deliveries)
+    out = await hs.op_ok("drip_retry_webhook_delivery", {"webhook_id": webhook_id, "delivery_id": delivery_id})
+    assert (out["id"], out["status"], out["attempts"]) == (delivery_id, "DELIVERED", 2)
+    assert len(hs.deliveries) == sent_before + 1
+
+
+async def test_webhook_delivery_of_another_webhook_is_not_found(hs: Harness) -> None:
+    _, delivery_id = await _tested(hs)
+    other = (await hs.new_webhook())["webhook"]["id"]
+    await hs.op_error("drip_get_webhook_delivery", {"webhook_id": other, "delivery_id": delivery_id}, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("drip_update_webhook", {"webhook_id": "wh_x", "is_active": False}),
+        ("drip_list_webhook_deliveries", {"webhook_id": "wh_x"}),
+        ("drip_get_webhook_delivery", {"webhook_id": "wh_x", "delivery_id": "d_x"}),
+        ("drip_retry_webhook_delivery", {"webhook_id": "wh_x", "delivery_id": "d_x"}),
+    ],
+)
+async def test_webhook_admin_with_a_public_key_is_refused_with_nothing_sent(
+    tmp_path: Path, surface: str, name: str, args: dict[str, object]
+) -> None:
+    async with open_harness(tmp_path, api_key=PK, surface=surface) as h:
+        await h.op_error(name, args, "PUBLIC_KEY_NOT_ALLOWED")
+        assert h.sent == []
