@@ -171,6 +171,10 @@ class DripServer(MCPServer[Any]):
         """The operations a key of `key_type` may call here, in catalogue order."""
         return list(self._allowed[key_type])
 
+    def listed_names(self, key_type: KeyType) -> list[str]:
+        """What tools/list shows a key of `key_type` on this server's surface (before any OAuth scope)."""
+        return list(self._surface(dict(self._allowed[key_type])))
+
     def _surface(self, visible: dict[str, ToolSpec[Any, Any]]) -> dict[str, ToolSpec[Any, Any]]:
         """What is listed of the `visible` operations: all of them ("full"), or the core ones plus the two
         catalogue tools when anything is left to find ("core")."""
@@ -350,14 +354,16 @@ def banner(settings: Settings, server: DripServer, transport: str) -> str:
     if key is None:
         return f"drip-mcp {__version__}: {transport} -> {settings.base_url}; per-request keys"
     tools = server.tool_names(key.type)
+    listed = server.listed_names(key.type)
     target = f"sandbox (db: {settings.sandbox_db})" if settings.sandbox else settings.base_url
     parts = [
         f"drip-mcp {__version__}: {transport} -> {target}",
         f"key {key.masked} ({key.type.value}, {key.mode.value})",
-        f"{len(tools)} tools",
+        f"{settings.surface} surface: {len(listed)} tools listed, {len(tools)} operations callable",
     ]
-    if key.type is KeyType.PUBLIC and len(server.tool_names(KeyType.SECRET)) > len(tools):
-        parts.append("webhook tools need DRIP_API_KEY=sk_...")
+    secret_only = len(server.tool_names(KeyType.SECRET)) - len(tools)
+    if key.type is KeyType.PUBLIC and secret_only > 0:
+        parts.append(f"{secret_only} more operations (webhooks, plans, contracts...) need DRIP_API_KEY=sk_...")
     if transport == "stdio":
         command = launch_command() + (" --sandbox" if settings.sandbox else "")
         parts.append(f"speaking MCP on stdin/stdout: add `{command}` as an mcpServers command to connect")

@@ -46,3 +46,27 @@ def test_demo_names_the_console_script_or_the_interpreter_that_ran_it(tmp_path: 
     assert _demo_next_step([script], tmp_path) == f"{Path(script).resolve()} --sandbox"
     via_python = _demo_next_step([sys.executable, "-m", "drip_mcp"], tmp_path)
     assert via_python == f"{Path(sys.executable).absolute()} -m drip_mcp --sandbox"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("surface", ["core", "full"])
+async def test_banner_counts_what_tools_list_shows_and_what_the_key_can_call(surface: str) -> None:
+    from mcp import Client
+    from server_fixtures import state_env
+
+    from drip_mcp.api.client import DripClient
+    from drip_mcp.keys import KeyType
+    from drip_mcp.server import banner, build_server
+    from drip_mcp.settings import Settings
+
+    settings = Settings.load(state_env(), api_key="pk_test_bannerkey123", surface=surface)
+    assert settings.api_key is not None
+    server = build_server(settings, DripClient(settings.api_key))
+    async with Client(server) as client:
+        listed = len((await client.list_tools()).tools)
+    callable_ = len(server.tool_names(KeyType.PUBLIC))
+    secret_only = len(server.tool_names(KeyType.SECRET)) - callable_
+    line = banner(settings, server, "stdio")
+    assert f"{surface} surface: {listed} tools listed, {callable_} operations callable" in line
+    assert f"{secret_only} more operations" in line and secret_only > 0
+    assert (listed < callable_) == (surface == "core")
