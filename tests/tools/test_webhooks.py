@@ -9,7 +9,7 @@ from server_fixtures import Harness, file_exists, read_secret_file
 
 pytestmark = pytest.mark.anyio
 
-WEBHOOK_URL = "https://hooks.example.com/drip"
+WEBHOOK_URL = "http://127.0.0.1:9/drip"  # loopback: the sandbox refuses other webhook hosts by default
 
 
 async def test_create_webhook_registers_the_endpoint(h: Harness) -> None:
