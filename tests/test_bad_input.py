@@ -42,12 +42,19 @@ LOCAL_REFUSALS = {"VALIDATION_ERROR", "METADATA_REJECTED", "QUANTITY_LIMIT_EXCEE
 
 # Placeholders for ids that exist in the sandbox; `h_ids` swaps them in before each call.
 CUSTOMER, RUN, WEBHOOK, CHARGE = "@customer", "@run", "@webhook", "@charge"
+PLAN, RULE, SUBSCRIPTION, CONTRACT = "@plan", "@rule", "@subscription", "@contract"
 KNOWN: dict[str, list[Any]] = {
     "customer_id": [CUSTOMER],
     "run_id": [RUN],
     "webhook_id": [WEBHOOK],
     "charge_id": [CHARGE],
+    "plan_id": [PLAN],
+    "rule_id": [RULE],
+    "subscription_id": [SUBSCRIPTION],
+    "contract_id": [CONTRACT],
     "meter": ["api_calls", "tokens"],
+    "unit_type": ["api_calls", "tokens"],
+    "feature_key": ["api_calls"],
     "workflow": ["research_agent"],
     "url": ["http://127.0.0.1:9/drip"],  # loopback: the sandbox refuses other webhook hosts by default
     "return_url": ["https://example.com/done"],
@@ -321,11 +328,22 @@ async def h(tmp_path: Path) -> AsyncIterator[Harness]:
         run_id = await harness.new_run(customer_id)
         webhook = await harness.new_webhook()
         charge = await harness.ok("drip_charge", {"customer_id": customer_id, "meter": "api_calls", "quantity": 1})
+        plan = await harness.ok("drip_create_entitlement_plan", {"name": "Bad input", "slug": "bad-input"})
+        rule_args = {"feature_key": "api_calls", "limit_type": "COUNT", "period": "DAILY", "limit_value": 1000}
+        rule = await harness.ok("drip_add_entitlement_rule", {"plan_id": plan["id"], **rule_args})
+        sub_args = {"customer_id": customer_id, "name": "Bad input", "interval": "MONTHLY", "price_usdc": 1}
+        subscription = await harness.ok("drip_create_subscription", sub_args)
+        contract_args = {"customer_id": customer_id, "name": "Bad input", "start_date": "2020-01-01"}
+        contract = await harness.ok("drip_create_contract", contract_args)
         harness.known = {  # type: ignore[attr-defined]
             CUSTOMER: customer_id,
             RUN: run_id,
             WEBHOOK: webhook["webhook"]["id"],
             CHARGE: charge["charge_id"],
+            PLAN: plan["id"],
+            RULE: rule["id"],
+            SUBSCRIPTION: subscription["id"],
+            CONTRACT: contract["id"],
         }
         harness.transport.sent.clear()
         yield harness

@@ -12,7 +12,19 @@ from typing import Any
 
 from drip_mcp.keys import KeyType
 from drip_mcp.settings import TOOLSETS
-from drip_mcp.tools import billing, catalogue, charge, customers, runs, status, usage, webhooks
+from drip_mcp.tools import (
+    billing,
+    catalogue,
+    charge,
+    contracts,
+    customers,
+    entitlements,
+    runs,
+    status,
+    subscriptions,
+    usage,
+    webhooks,
+)
 from drip_mcp.tools.base import ToolSpec
 
 __all__ = ["CATALOGUE_TOOLS", "OPERATIONS", "TOOLS", "TOOLS_BY_NAME", "ToolSpec", "select_tools"]
@@ -24,6 +36,9 @@ OPERATIONS: tuple[ToolSpec[Any, Any], ...] = (
     *charge.TOOLS,
     *billing.TOOLS,
     *customers.TOOLS,
+    *entitlements.TOOLS,
+    *subscriptions.TOOLS,
+    *contracts.TOOLS,
     *webhooks.TOOLS,
     *status.TOOLS,
 )

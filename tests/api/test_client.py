@@ -209,11 +209,29 @@ async def test_shared_pool_carries_no_credentials_and_each_client_sends_its_own(
 # --- scope guard -------------------------------------------------------------------------------
 
 
-def test_endpoints_declare_the_webhook_routes_secret_only() -> None:
+# Routes only a secret key may call (DESIGN "Keys and scope"; reference §12's intersection).
+SECRET_ROUTES = (
+    "/webhooks",
+    "/contracts",
+    "/entitlement-plans",
+    "/entitlement-rules",
+    "/customers/{customer_id}/entitlement",
+)
+
+
+def test_endpoints_declare_the_secret_only_routes_secret_only() -> None:
     secret = {ep.name for ep in SECRET_ENDPOINTS}
     assert {"create_webhook", "list_webhooks", "delete_webhook", "rotate_webhook_secret"} <= secret
-    assert all("/webhooks" in ep.path for ep in SECRET_ENDPOINTS)
-    assert all(ep.scope is KeyType.SECRET for ep in ENDPOINTS.values() if ep.path.startswith("/webhooks"))
+    assert {
+        "create_contract",
+        "add_contract_override",
+        "create_entitlement_plan",
+        "assign_customer_entitlement",
+    } <= secret
+    assert all(ep.path.startswith(SECRET_ROUTES) for ep in SECRET_ENDPOINTS)
+    assert all(ep.scope is KeyType.SECRET for ep in ENDPOINTS.values() if ep.path.startswith(SECRET_ROUTES))
+    assert ENDPOINTS["check_entitlement"].scope is KeyType.PUBLIC
+    assert ENDPOINTS["create_subscription"].scope is KeyType.PUBLIC
 
 
 @pytest.mark.anyio
