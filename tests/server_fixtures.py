@@ -120,6 +120,21 @@ class Harness:
         result = await self.call(name, arguments)
         return assert_error(result, code, api_key=self.api_key)
 
+    async def call_op(self, name: str, arguments: Mapping[str, Any] | None = None) -> Any:
+        """Call operation `name` as a client of this surface would: as a tool on ``full``, through
+        ``drip_call_operation`` on ``core``."""
+        if self.settings.surface == "core":
+            return await self.call("drip_call_operation", {"operation": name, "arguments": dict(arguments or {})})
+        return await self.call(name, arguments)
+
+    async def op(self, name: str, arguments: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """`call_op`, asserting success; the operation's structured result."""
+        return assert_ok(name, await self.call_op(name, arguments), api_key=self.api_key)
+
+    async def op_error(self, name: str, arguments: Mapping[str, Any] | None, code: str) -> dict[str, Any]:
+        """`call_op`, asserting a structured error with `code`; the error object."""
+        return assert_error(await self.call_op(name, arguments), code, api_key=self.api_key)
+
     async def new_customer(self, external_id: str = "user-1") -> str:
         created = await self.ok("drip_create_customer", {"external_customer_id": external_id})
         customer_id: str = created["customer"]["id"]
