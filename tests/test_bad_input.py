@@ -44,6 +44,7 @@ LOCAL_REFUSALS = {"VALIDATION_ERROR", "METADATA_REJECTED", "QUANTITY_LIMIT_EXCEE
 CUSTOMER, RUN, WEBHOOK, CHARGE = "@customer", "@run", "@webhook", "@charge"
 WORKFLOW, EVENT, CAP, DELIVERY = "@workflow", "@event", "@cap", "@delivery"
 CORRELATION = "corr-bad-input"  # a real correlation id (the fixture's run carries it), not a placeholder
+PLAN, RULE, SUBSCRIPTION, CONTRACT = "@plan", "@rule", "@subscription", "@contract"
 KNOWN: dict[str, list[Any]] = {
     "customer_id": [CUSTOMER],
     "run_id": [RUN],
@@ -54,7 +55,13 @@ KNOWN: dict[str, list[Any]] = {
     "cap_id": [CAP],
     "delivery_id": [DELIVERY],
     "correlation_id": [CORRELATION],
+    "plan_id": [PLAN],
+    "rule_id": [RULE],
+    "subscription_id": [SUBSCRIPTION],
+    "contract_id": [CONTRACT],
     "meter": ["api_calls", "tokens"],
+    "unit_type": ["api_calls", "tokens"],
+    "feature_key": ["api_calls"],
     "workflow": ["research_agent"],
     "url": ["http://127.0.0.1:9/drip"],  # loopback: the sandbox refuses other webhook hosts by default
     "return_url": ["https://example.com/done"],
@@ -337,6 +344,13 @@ async def h(tmp_path: Path) -> AsyncIterator[Harness]:
             "drip_set_customer_spending_cap",
             {"customer_id": customer_id, "cap_type": "MONTHLY_CHARGE_LIMIT", "limit_value": 1000},
         )
+        plan = await harness.ok("drip_create_entitlement_plan", {"name": "Bad input", "slug": "bad-input"})
+        rule_args = {"feature_key": "api_calls", "limit_type": "COUNT", "period": "DAILY", "limit_value": 1000}
+        rule = await harness.ok("drip_add_entitlement_rule", {"plan_id": plan["id"], **rule_args})
+        sub_args = {"customer_id": customer_id, "name": "Bad input", "interval": "MONTHLY", "price_usdc": 1}
+        subscription = await harness.ok("drip_create_subscription", sub_args)
+        contract_args = {"customer_id": customer_id, "name": "Bad input", "start_date": "2020-01-01"}
+        contract = await harness.ok("drip_create_contract", contract_args)
         harness.known = {  # type: ignore[attr-defined]
             CUSTOMER: customer_id,
             RUN: run["run_id"],
@@ -346,6 +360,10 @@ async def h(tmp_path: Path) -> AsyncIterator[Harness]:
             EVENT: charge["usage_event_id"],
             CAP: cap["id"],
             DELIVERY: delivery["id"],
+            PLAN: plan["id"],
+            RULE: rule["id"],
+            SUBSCRIPTION: subscription["id"],
+            CONTRACT: contract["id"],
         }
         harness.transport.sent.clear()
         yield harness

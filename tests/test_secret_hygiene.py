@@ -335,6 +335,36 @@ async def _drive(mcp: Client, session: Session, upstream: Upstream, sandbox: San
     [delivery] = sandbox.store.webhook_deliveries(first, limit=1)
     await ok("drip_get_webhook_delivery", {"webhook_id": first, "delivery_id": delivery["id"]})
     await ok("drip_retry_webhook_delivery", {"webhook_id": first, "delivery_id": delivery["id"]})
+    # --- entitlements, subscriptions, contracts -------------------------------------------------------------
+    plan = (await ok("drip_create_entitlement_plan", {"name": "Hygiene", "slug": "hygiene"}))["id"]
+    await ok("drip_list_entitlement_plans", {})
+    await ok("drip_update_entitlement_plan", {"plan_id": plan, "description": "plan"})
+    rule_args = {"feature_key": "api_calls", "limit_type": "COUNT", "period": "DAILY", "limit_value": 5}
+    rule = (await ok("drip_add_entitlement_rule", {"plan_id": plan, **rule_args}))["id"]
+    await ok("drip_list_entitlement_rules", {"plan_id": plan})
+    await ok("drip_update_entitlement_rule", {"rule_id": rule, "limit_value": 6})
+    await ok("drip_assign_customer_entitlement", {"customer_id": customer, "plan_id": plan})
+    await ok("drip_check_entitlement", {"customer_id": customer, "feature_key": "api_calls"})
+    await ok("drip_get_customer_entitlement", {"customer_id": customer})
+    await ok("drip_get_entitlement_plan", {"plan_id": plan})
+    await ok("drip_delete_entitlement_rule", {"rule_id": rule})
+    await ok("drip_delete_entitlement_plan", {"plan_id": plan})
+    sub_args = {"customer_id": customer, "name": "Pro", "interval": "MONTHLY", "price_usdc": 9, "metadata": leaky}
+    sub = (await ok("drip_create_subscription", sub_args))["id"]
+    await ok("drip_list_subscriptions", {"customer_id": customer})
+    await ok("drip_get_subscription", {"subscription_id": sub})
+    await ok("drip_update_subscription", {"subscription_id": sub, "metadata": leaky})
+    await ok("drip_pause_subscription", {"subscription_id": sub})
+    await ok("drip_resume_subscription", {"subscription_id": sub})
+    await ok("drip_cancel_subscription", {"subscription_id": sub, "immediate": True})
+    contract_args = {"customer_id": customer, "name": "Hygiene", "start_date": "2020-01-01", "metadata": leaky}
+    contract = (await ok("drip_create_contract", contract_args))["id"]
+    await ok("drip_list_contracts", {"customer_id": customer})
+    await ok("drip_get_contract", {"contract_id": contract})
+    await ok("drip_update_contract", {"contract_id": contract, "metadata": leaky})
+    await ok("drip_add_contract_override", {"contract_id": contract, "unit_type": "tokens", "unit_price_usd": 0.001})
+    await ok("drip_remove_contract_override", {"contract_id": contract, "unit_type": "tokens"})
+    await ok("drip_delete_contract", {"contract_id": contract})
 
     # --- error paths: unknown ids, invalid input ---------------------------------------------------------
     await error("drip_get_customer", {"customer_id": "cus_missing"}, "NOT_FOUND")

@@ -12,7 +12,21 @@ from typing import Any
 
 from drip_mcp.keys import KeyType
 from drip_mcp.settings import TOOLSETS
-from drip_mcp.tools import billing, catalogue, charge, customers, events, runs, status, usage, webhooks, workflows
+from drip_mcp.tools import (
+    billing,
+    catalogue,
+    charge,
+    contracts,
+    customers,
+    entitlements,
+    events,
+    runs,
+    status,
+    subscriptions,
+    usage,
+    webhooks,
+    workflows,
+)
 from drip_mcp.tools.base import ToolSpec
 
 __all__ = ["CATALOGUE_TOOLS", "OPERATIONS", "TOOLS", "TOOLS_BY_NAME", "ToolSpec", "select_tools"]
@@ -26,6 +40,9 @@ OPERATIONS: tuple[ToolSpec[Any, Any], ...] = (
     *charge.TOOLS,
     *billing.TOOLS,
     *customers.TOOLS,
+    *entitlements.TOOLS,
+    *subscriptions.TOOLS,
+    *contracts.TOOLS,
     *webhooks.TOOLS,
     *status.TOOLS,
 )

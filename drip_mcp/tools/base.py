@@ -51,6 +51,7 @@ __all__ = [
     "ToolInput",
     "ToolOutput",
     "ToolSpec",
+    "UsdcAmount",
     "from_wire",
 ]
 
@@ -183,6 +184,16 @@ CostUnits = Annotated[
     WithJsonSchema({"anyOf": [_NON_NEGATIVE_NUMBER, {"type": "null"}], "description": "Cost in your own units."}),
 ]
 """An event's cost in the caller's own units (≥ 0)."""
+
+MAX_USDC = Decimal(10) ** 9
+
+UsdcAmount = Annotated[
+    Decimal,
+    BeforeValidator(_finite_decimal),
+    Field(ge=0, le=MAX_USDC, decimal_places=6, allow_inf_nan=False),
+    WithJsonSchema({"type": "number", "minimum": 0, "maximum": int(MAX_USDC)}),
+]
+"""A USDC amount or price (≥ 0, at most 6 decimal places), sent as an exact JSON number."""
 
 CustomerId = Annotated[
     str,

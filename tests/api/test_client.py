@@ -211,19 +211,34 @@ async def test_shared_pool_carries_no_credentials_and_each_client_sends_its_own(
 # --- scope guard -------------------------------------------------------------------------------
 
 
-# DESIGN "Keys and scope": webhook management, provisioning and balance sync need a secret key.
+# Routes only a secret key may call (DESIGN "Keys and scope"; reference §12's intersection).
+SECRET_ROUTES = (
+    "/webhooks",
+    "/contracts",
+    "/entitlement-plans",
+    "/entitlement-rules",
+    "/customers/{customer_id}/entitlement",
+)
 SECRET_ROUTE_SUFFIXES = ("/provision", "/sync-balance")
 
 
 def _secret_by_rule(ep: Endpoint) -> bool:
-    return ep.path.startswith("/webhooks") or ep.path.endswith(SECRET_ROUTE_SUFFIXES)
+    return ep.path.startswith(SECRET_ROUTES) or ep.path.endswith(SECRET_ROUTE_SUFFIXES)
 
 
-def test_endpoints_declare_secret_scope_exactly_by_the_design_rule() -> None:
+def test_endpoints_declare_the_secret_only_routes_secret_only() -> None:
     secret = {ep.name for ep in SECRET_ENDPOINTS}
     assert {"create_webhook", "list_webhooks", "delete_webhook", "rotate_webhook_secret"} <= secret
+    assert {
+        "create_contract",
+        "add_contract_override",
+        "create_entitlement_plan",
+        "assign_customer_entitlement",
+    } <= secret
     assert {"provision_customer", "sync_customer_balance"} <= secret
     assert [ep.name for ep in ENDPOINTS.values() if _secret_by_rule(ep)] == [ep.name for ep in SECRET_ENDPOINTS]
+    assert ENDPOINTS["check_entitlement"].scope is KeyType.PUBLIC
+    assert ENDPOINTS["create_subscription"].scope is KeyType.PUBLIC
 
 
 @pytest.mark.anyio

@@ -60,17 +60,36 @@ READ_TOOLS = (
     "drip_list_webhooks",
     "drip_get_webhook",
     "drip_ping",
+    "drip_list_entitlement_plans",
+    "drip_get_entitlement_plan",
+    "drip_list_entitlement_rules",
+    "drip_get_customer_entitlement",
+    "drip_list_subscriptions",
+    "drip_get_subscription",
+    "drip_list_contracts",
+    "drip_get_contract",
 )
 DESTRUCTIVE_TOOLS = (
     "drip_charge",
     "drip_charge_async",
     "drip_refund_charge",
+    "drip_remove_customer_spending_cap",
     "drip_delete_webhook",
     "drip_rotate_webhook_secret",
-    "drip_remove_customer_spending_cap",
+    "drip_delete_entitlement_plan",
+    "drip_delete_entitlement_rule",
+    "drip_cancel_subscription",
+    "drip_delete_contract",
+    "drip_remove_contract_override",
 )
 # HTTP DELETE is idempotent by itself and carries no body to hold an idempotencyKey.
-NO_KEY_NEEDED: tuple[str, ...] = ("drip_remove_customer_spending_cap",)
+NO_KEY_NEEDED: tuple[str, ...] = (
+    "drip_remove_customer_spending_cap",
+    "drip_delete_entitlement_plan",
+    "drip_delete_entitlement_rule",
+    "drip_delete_contract",
+    "drip_remove_contract_override",
+)
 # Tools whose `quantity` is billable or metered usage (must be > 0); run events allow 0.
 USAGE_QUANTITY_TOOLS = (
     "drip_track_usage",

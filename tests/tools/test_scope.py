@@ -16,12 +16,28 @@ pytestmark = pytest.mark.anyio
 
 SECRET_ONLY = sorted(t.name for t in OPERATIONS if t.scope is KeyType.SECRET)
 PUBLIC = [t.name for t in OPERATIONS if t.scope is KeyType.PUBLIC]
-# DESIGN "Keys and scope": secret keys for webhook management, provisioning and balance sync; the rest is public.
-SECRET_CUSTOMER_TOOLS = {"drip_provision_customer", "drip_sync_customer_balance"}
+# DESIGN "Keys and scope": what only a secret key may do. Whole toolsets, plus operations named for the
+# secret-only resources of other toolsets (entitlement plans/rules/assignment, provision, sync-balance,
+# pricing-plan mutations, portal sessions, withdrawals). Everything else takes a public key too.
+SECRET_TOOLSETS = {"webhooks", "contracts", "admin"}
+SECRET_RESOURCES = (
+    "entitlement_plan",
+    "entitlement_rule",
+    "customer_entitlement",
+    "provision",
+    "sync_customer_balance",
+    "portal_session",
+    "withdrawal",
+)
 
 
-def needs_secret_key(name: str) -> bool:
-    return TOOLS_BY_NAME[name].toolset == "webhooks" or name in SECRET_CUSTOMER_TOOLS
+def design_says_secret_only(name: str) -> bool:
+    spec = TOOLS_BY_NAME[name]
+    return (
+        spec.toolset in SECRET_TOOLSETS
+        or any(resource in name for resource in SECRET_RESOURCES)
+        or ("pricing_plan" in name and not spec.read_only)
+    )
 
 
 # Arguments that pass input validation, so a refusal can only come from the scope check.
@@ -38,6 +54,30 @@ SECRET_TOOL_ARGS = {
     "drip_retry_webhook_delivery": {"webhook_id": "wh_x", "delivery_id": "del_x"},
     "drip_provision_customer": {"customer_id": "cus_x"},
     "drip_sync_customer_balance": {"customer_id": "cus_x"},
+    "drip_create_entitlement_plan": {"name": "Pro", "slug": "pro"},
+    "drip_list_entitlement_plans": {},
+    "drip_get_entitlement_plan": {"plan_id": "plan_x"},
+    "drip_update_entitlement_plan": {"plan_id": "plan_x", "name": "Pro+"},
+    "drip_delete_entitlement_plan": {"plan_id": "plan_x"},
+    "drip_add_entitlement_rule": {
+        "plan_id": "plan_x",
+        "feature_key": "api_calls",
+        "limit_type": "COUNT",
+        "period": "DAILY",
+        "limit_value": 10,
+    },
+    "drip_list_entitlement_rules": {"plan_id": "plan_x"},
+    "drip_update_entitlement_rule": {"rule_id": "rule_x", "limit_value": 5},
+    "drip_delete_entitlement_rule": {"rule_id": "rule_x"},
+    "drip_assign_customer_entitlement": {"customer_id": "cus_x", "plan_id": "plan_x"},
+    "drip_get_customer_entitlement": {"customer_id": "cus_x"},
+    "drip_create_contract": {"customer_id": "cus_x", "name": "Enterprise", "start_date": "2026-01-01"},
+    "drip_list_contracts": {},
+    "drip_get_contract": {"contract_id": "ctr_x"},
+    "drip_update_contract": {"contract_id": "ctr_x", "name": "Enterprise 2"},
+    "drip_delete_contract": {"contract_id": "ctr_x"},
+    "drip_add_contract_override": {"contract_id": "ctr_x", "unit_type": "api_calls", "unit_price_usd": 0.0005},
+    "drip_remove_contract_override": {"contract_id": "ctr_x", "unit_type": "api_calls"},
 }
 
 
@@ -59,9 +99,13 @@ def test_every_tool_declares_a_key_type(name: str) -> None:
     assert isinstance(TOOLS_BY_NAME[name].scope, KeyType)
 
 
-def test_secret_only_tools_are_exactly_those_the_design_reserves_for_secret_keys() -> None:
-    assert sorted(t.name for t in OPERATIONS if needs_secret_key(t.name)) == SECRET_ONLY
-    assert {TOOLS_BY_NAME[n].toolset for n in SECRET_ONLY} == {"webhooks", "customers"}
+def test_secret_only_tools_are_exactly_what_design_reserves_for_secret_keys() -> None:
+    assert sorted(t.name for t in OPERATIONS if design_says_secret_only(t.name)) == SECRET_ONLY
+
+
+def test_entitlement_checks_and_subscriptions_take_a_public_key() -> None:
+    assert TOOLS_BY_NAME["drip_check_entitlement"].scope is KeyType.PUBLIC
+    assert {t.scope for t in OPERATIONS if t.toolset == "subscriptions"} == {KeyType.PUBLIC}
 
 
 def test_secret_tool_args_cover_every_secret_only_tool() -> None:
