@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from drip_mcp._version import __version__
-from drip_mcp.tools import TOOLS
+from drip_mcp.tools import CATALOGUE_TOOLS, TOOLS, ToolSpec
 
 __all__ = [
     "DEFAULT_PATH",
@@ -45,6 +45,7 @@ def manifest() -> dict[str, Any]:
                 "title": t.title,
                 "toolset": t.toolset,
                 "keyType": t.scope.value,
+                "surfaces": _surfaces(t),
                 "description": t.description,
                 "annotations": t.annotations.model_dump(by_alias=True, exclude_none=True),
                 "inputSchema": t.build_input_schema(),
@@ -53,6 +54,14 @@ def manifest() -> dict[str, Any]:
             for t in TOOLS
         ],
     }
+
+
+def _surfaces(spec: ToolSpec[Any, Any]) -> list[str]:
+    """Where `spec` is listed: every operation on "full"; the everyday ones and the two catalogue tools
+    (which find and call the rest) on "core"."""
+    if spec in CATALOGUE_TOOLS:
+        return ["core"]
+    return ["core", "full"] if spec.core else ["full"]
 
 
 def render_manifest() -> str:
@@ -71,11 +80,15 @@ def check_manifest(path: Path | None = None) -> str | None:
 
 def render_tool_table() -> str:
     """The README's tool table (Markdown), checked against the registry by a test."""
-    rows = ["| tool | toolset | key | read-only | destructive | what it does |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| tool | toolset | key | core | read-only | destructive | what it does |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for t in TOOLS:
         first_sentence = t.description.split(". ")[0].rstrip(".") + "."
         rows.append(
             f"| `{t.name}` | {t.toolset} | {'sk' if t.scope.value == 'secret' else 'pk'} | "
+            f"{'yes' if 'core' in _surfaces(t) else ''} | "
             f"{'yes' if t.read_only else 'no'} | {'yes' if t.destructive else 'no'} | {first_sentence} |"
         )
     return "\n".join(rows) + "\n"

@@ -238,3 +238,14 @@ async def test_an_unknown_tool_in_the_operator_filters_is_a_configuration_error(
             build_server(settings, client)
     assert info.value.code == "CONFIGURATION_ERROR"
     assert "drip_nope" in info.value.message
+
+
+@pytest.mark.parametrize("name", SECRET_ONLY)
+def test_a_secret_only_description_says_so(name: str) -> None:
+    # On the full surface an sk_ key sees these tools; the sentence tells a model why a pk_ key would not.
+    assert TOOLS_BY_NAME[name].description.endswith("Needs a secret (sk_) key.")
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_a_public_description_does_not_claim_a_secret_key(name: str) -> None:
+    assert "Needs a secret (sk_) key." not in TOOLS_BY_NAME[name].description

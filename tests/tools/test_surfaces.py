@@ -47,6 +47,15 @@ async def test_core_lists_the_core_operations_and_the_two_catalogue_tools(
     assert len(_core(key_type)) <= 12
 
 
+@pytest.mark.parametrize("surface", ["core", "full"])
+async def test_tools_json_says_which_surface_lists_each_tool(tmp_path: Path, surface: str) -> None:
+    from drip_mcp.manifest import manifest
+
+    async with open_harness(tmp_path, api_key=SK, surface=surface) as h:
+        names = {t["name"] for t in await _listed(h)}
+    assert names == {t["name"] for t in manifest()["tools"] if surface in t["surfaces"]}
+
+
 async def test_full_lists_every_operation_and_no_catalogue_tool(tmp_path: Path) -> None:
     async with open_harness(tmp_path, api_key=SK, surface="full") as h:
         names = [t["name"] for t in await _listed(h)]
