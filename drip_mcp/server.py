@@ -315,12 +315,19 @@ class _CallerCatalogue:
 
     async def call(self, operation: str, arguments: dict[str, Any]) -> CallToolResult | InputRequiredResult:
         if operation not in self.server.tool_names(self.key_type):  # an OAuth gate, if any, refuses in call_tool
-            known = operation in TOOLS_BY_NAME
+            spec = TOOLS_BY_NAME.get(operation)
+            hint = "Call drip_find_operations to see the operations you can use."
+            if spec is None or spec in CATALOGUE_TOOLS:
+                raise DripError(
+                    f"Operation {operation!r} does not exist.", code="UNKNOWN_OPERATION", status=404, hint=hint
+                )
+            if spec.scope is KeyType.SECRET and self.key_type is KeyType.PUBLIC:
+                raise PublicKeyNotAllowedError(operation)
             raise DripError(
-                f"Operation {operation!r} {'is not available to this key or server' if known else 'does not exist'}.",
-                code="PUBLIC_KEY_NOT_ALLOWED" if known and self.key_type is KeyType.PUBLIC else "UNKNOWN_OPERATION",
-                status=403 if known else 404,
-                hint="Call drip_find_operations to see the operations you can use.",
+                f"Operation {operation!r} is not enabled on this server (--read-only, --toolsets or --tools).",
+                code="OPERATION_NOT_ENABLED",
+                status=403,
+                hint=hint,
             )
         return await self.server.call_tool(operation, arguments, self.context)
 

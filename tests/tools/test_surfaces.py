@@ -137,6 +137,20 @@ async def test_under_read_only_call_operation_is_read_only_and_reaches_only_read
         found = await h.ok("drip_find_operations", {"limit": 20})
     annotations = tools["drip_call_operation"]["annotations"]
     assert (annotations["readOnlyHint"], annotations["destructiveHint"]) == (True, False)
-    assert assert_error(refused, "UNKNOWN_OPERATION")
+    assert "not enabled on this server" in assert_error(refused, "OPERATION_NOT_ENABLED")["message"]
     assert h.sent == []
     assert all(op["read_only"] for op in found["operations"])
+
+
+async def test_a_refused_catalogue_call_names_the_real_reason(tmp_path: Path) -> None:
+    """A pk_ key asking for a secret operation is told to use sk_; one asking for a disabled write is told
+    that the server disabled it (not that its key is too weak)."""
+    async with open_harness(tmp_path, api_key=PK, surface="core", read_only=True) as h:
+        secret = await h.call("drip_call_operation", {"operation": "drip_list_webhooks", "arguments": {}})
+        disabled = await h.call(
+            "drip_call_operation",
+            {"operation": "drip_track_usage", "arguments": {"customer_id": "c", "meter": "tokens", "quantity": 1}},
+        )
+    assert "sk_" in assert_error(secret, "PUBLIC_KEY_NOT_ALLOWED")["message"]
+    assert assert_error(disabled, "OPERATION_NOT_ENABLED")["status"] == 403
+    assert h.sent == []
