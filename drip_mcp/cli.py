@@ -20,13 +20,35 @@ from drip_mcp import outbox_cli
 from drip_mcp._version import __version__
 from drip_mcp.errors import ConfigurationError
 from drip_mcp.paths import secure_state_dir
-from drip_mcp.sandbox.serve import add_webhook_host_arguments
 from drip_mcp.settings import TOOLSETS
 
 __all__ = ["main"]
 
 EXIT_CONFIG = 2
 SUBCOMMANDS = ("serve", "sandbox", "tools", "demo", "outbox", "state")
+
+
+def add_webhook_host_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--allow-webhook-host HOST`` (repeatable) and ``--allow-any-webhook-host`` to `parser`."""
+    parser.add_argument(
+        "--allow-webhook-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="also deliver webhooks to this https host (repeatable; '*.example.com' patterns allowed)",
+    )
+    parser.add_argument(
+        "--allow-any-webhook-host",
+        action="store_true",
+        help="deliver webhooks to any https host (default: loopback hosts only)",
+    )
+
+
+def webhook_hosts_from_args(args: argparse.Namespace) -> tuple[str, ...]:
+    """The ``webhook_allowed_hosts`` the flags of `add_webhook_host_arguments` ask for."""
+    if getattr(args, "allow_any_webhook_host", False):
+        return ("*",)
+    return tuple(getattr(args, "allow_webhook_host", None) or ())
 
 
 def _serve_parser(parser: argparse.ArgumentParser) -> None:
@@ -245,7 +267,7 @@ def _run_state_migrate(args: argparse.Namespace) -> int:
 
 def _run_sandbox(args: argparse.Namespace) -> int:
     from drip_mcp.sandbox.config import FaultConfig
-    from drip_mcp.sandbox.serve import serve, webhook_hosts_from_args
+    from drip_mcp.sandbox.serve import serve
     from drip_mcp.settings import Settings
 
     settings = Settings.load(api_key="", require_key=False, sandbox_db=args.db)  # the sandbox takes any test key

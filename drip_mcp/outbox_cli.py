@@ -30,7 +30,7 @@ from drip_mcp.api.durable import Drainer
 from drip_mcp.api.outbox import Outbox, Status, salvage
 from drip_mcp.runtime import open_client
 from drip_mcp.settings import Settings
-from drip_mcp.state import PostgresOutbox, open_state
+from drip_mcp.state import open_state
 
 __all__ = ["add_parser", "run"]
 
@@ -134,6 +134,8 @@ def _by_tenant(rows: Any) -> dict[str, Any]:
 
 async def _run_shared(args: argparse.Namespace, settings: Settings) -> int:
     """``status``, ``list`` and ``retry-dead`` on the fleet's PostgreSQL outbox."""
+    from drip_mcp.state.postgres import PostgresOutbox  # psycopg only with a state URL
+
     async with open_state(settings) as store:
         outbox = store.outbox
         assert isinstance(outbox, PostgresOutbox)

@@ -25,6 +25,7 @@ import sys
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx2
@@ -37,10 +38,12 @@ from drip_mcp.api.retrying import RetryPolicy
 from drip_mcp.errors import ConfigurationError, DripError
 from drip_mcp.keys import ApiKey
 from drip_mcp.paths import ensure_private_dir, secure_state_dir
-from drip_mcp.sandbox import FaultConfig, Sandbox, SandboxConfig
 from drip_mcp.settings import Settings, check_key_transport
 from drip_mcp.state.base import OutboxStore, StateStore
 from drip_mcp.state.sealing import KeySealer
+
+if TYPE_CHECKING:
+    from drip_mcp.sandbox import Sandbox
 
 __all__ = [
     "REACHABILITY_TIMEOUT_S",
@@ -91,6 +94,8 @@ def _open_outbox(stack: AsyncExitStack, settings: Settings, store: StateStore | 
 async def _embedded_sandbox(settings: Settings) -> AsyncIterator[Sandbox]:
     assert settings.sandbox_db is not None
     ensure_private_dir(settings.sandbox_db.parent)
+    from drip_mcp.sandbox import FaultConfig, Sandbox, SandboxConfig  # only with --sandbox (start-up time)
+
     faults = FaultConfig.from_env(settings.sandbox_faults)
     config = SandboxConfig(
         db_path=settings.sandbox_db, faults=faults, webhook_allowed_hosts=settings.sandbox_webhook_hosts

@@ -3,13 +3,12 @@
 Webhooks are delivered to loopback hosts only unless `serve` gets
 ``webhook_allowed_hosts`` (from ``--allow-webhook-host HOST`` (repeatable,
 ``*.suffix`` patterns allowed) or ``--allow-any-webhook-host``, see
-`add_webhook_host_arguments` / `webhook_hosts_from_args`), else from
+`drip_mcp.cli.add_webhook_host_arguments`), else from
 ``DRIP_SANDBOX_WEBHOOK_HOSTS`` (comma-separated; ``*`` for any host).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import socket
 import sys
@@ -23,34 +22,7 @@ from drip_mcp.sandbox.app import Sandbox
 from drip_mcp.sandbox.config import FaultConfig, SandboxConfig
 from drip_mcp.sandbox.faults import SocketDropper
 
-__all__ = [
-    "add_webhook_host_arguments",
-    "serve",
-    "webhook_hosts_from_args",
-]
-
-
-def add_webhook_host_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--allow-webhook-host HOST`` (repeatable) and ``--allow-any-webhook-host`` to `parser`."""
-    parser.add_argument(
-        "--allow-webhook-host",
-        action="append",
-        default=[],
-        metavar="HOST",
-        help="also deliver webhooks to this https host (repeatable; '*.example.com' patterns allowed)",
-    )
-    parser.add_argument(
-        "--allow-any-webhook-host",
-        action="store_true",
-        help="deliver webhooks to any https host (default: loopback hosts only)",
-    )
-
-
-def webhook_hosts_from_args(args: argparse.Namespace) -> tuple[str, ...]:
-    """The ``webhook_allowed_hosts`` the flags of `add_webhook_host_arguments` ask for."""
-    if getattr(args, "allow_any_webhook_host", False):
-        return ("*",)
-    return tuple(getattr(args, "allow_webhook_host", None) or ())
+__all__ = ["serve"]
 
 
 def serve(

@@ -12,8 +12,8 @@ import httpx2
 import pytest
 from sandbox_helpers import SK, new_customer, usage
 
+from drip_mcp.cli import add_webhook_host_arguments, webhook_hosts_from_args
 from drip_mcp.sandbox import Sandbox, SandboxConfig
-from drip_mcp.sandbox.serve import add_webhook_host_arguments, webhook_hosts_from_args
 from drip_mcp.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -10,8 +10,7 @@ import pytest
 
 from drip_mcp.api.outbox import Outbox
 from drip_mcp.cli import main
-from drip_mcp.state import open_postgres_state
-from drip_mcp.state.postgres import PostgresOutbox
+from drip_mcp.state.postgres import PostgresOutbox, open_postgres_state
 
 
 def _put(box: Outbox, scope: str, key: str) -> int:

@@ -19,11 +19,10 @@ from drip_mcp.state import (
     SqliteState,
     StateStore,
     acting_as,
-    open_postgres_state,
     tenant_of,
 )
 from drip_mcp.state.migrations import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
-from drip_mcp.state.postgres import PostgresOutbox
+from drip_mcp.state.postgres import PostgresOutbox, open_postgres_state
 
 pytestmark = pytest.mark.anyio
 

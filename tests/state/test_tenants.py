@@ -27,7 +27,8 @@ from drip_mcp.keys import ApiKey
 from drip_mcp.sandbox import Sandbox, SandboxConfig
 from drip_mcp.server import build_server
 from drip_mcp.settings import Settings
-from drip_mcp.state import SqliteState, StateStore, open_postgres_state
+from drip_mcp.state import SqliteState, StateStore
+from drip_mcp.state.postgres import open_postgres_state
 from drip_mcp.tools.context import Services
 
 pytestmark = pytest.mark.anyio
