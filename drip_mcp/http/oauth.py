@@ -59,6 +59,7 @@ from drip_mcp.hosts import is_loopback
 from drip_mcp.http.auth import bearer_token
 from drip_mcp.http.options import HEALTH_PATH
 from drip_mcp.keys import KeyType
+from drip_mcp.state.tenancy import acting_as
 from drip_mcp.tools import ToolSpec
 
 __all__ = [
@@ -528,7 +529,8 @@ class OAuthMiddleware:
         grant = _current_grant.set(_Grant(subject=access.subject or "", gate=ScopeGate(frozenset(access.scopes))))
         sdk = auth_context_var.set(user)
         try:
-            await self.app(scope, receive, send)
+            with acting_as(access.subject):  # the tenant: ledger, budgets, confirm tokens, outbox rows
+                await self.app(scope, receive, send)
         finally:
             auth_context_var.reset(sdk)
             _current_grant.reset(grant)

@@ -467,3 +467,24 @@ async def test_on_the_core_surface_the_catalogue_tools_follow_the_tokens_scopes(
     assert error_code(write) == "INSUFFICIENT_SCOPE"
     assert sent_by_write == 0
     assert not read.is_error, read
+
+
+@pytest.mark.parametrize("era", ["legacy", "auto"])
+async def test_each_token_subject_is_its_own_tenant_with_its_own_ledger(tmp_path: Path, era: str) -> None:
+    """Under OAuth every user shares the server's Drip key; the token subject, not the key, owns the state."""
+    async with oauth_stack(tmp_path) as stack:
+        url = f"{stack.base}/mcp"
+        alice = stack.bearer(stack.idp.token("drip:write drip:charge drip:read", sub="user-alice"))
+        bob = stack.bearer(stack.idp.token("drip:read", sub="user-bob"))
+        async with mcp_session(url, alice, era) as session:
+            created = await session.call_tool("drip_create_customer", {"external_customer_id": "tenant-a"})
+            customer = created.structured_content["customer"]["id"]
+            charged = await session.call_tool(
+                "drip_charge", {"customer_id": customer, "meter": "api_calls", "quantity": 1}
+            )
+            alice_summary = (await session.call_tool("drip_session_summary", {})).structured_content
+        async with mcp_session(url, bob, era) as session:
+            bob_summary = (await session.call_tool("drip_session_summary", {})).structured_content
+    assert not charged.is_error, charged
+    assert [e["outcome"] for e in alice_summary["entries"]] == ["charged"]
+    assert bob_summary["entries"] == []
