@@ -272,7 +272,10 @@ async def _drive(mcp: Client, session: Session, upstream: Upstream, sandbox: San
         {"period_start": "2020-01-01T00:00:00Z", "period_end": "2099-01-01T00:00:00Z", "customer_id": customer},
     )
     await ok("drip_track_usage", {"customer_id": customer, "meter": "tokens", "quantity": 5, "metadata": leaky})
-    await ok("drip_track_usage_batch", {"events": [{"customer_id": customer, "meter": "api_calls", "quantity": 1}]})
+    batch = await ok(
+        "drip_track_usage_batch", {"events": [{"customer_id": customer, "meter": "api_calls", "quantity": 1}]}
+    )
+    await ok("drip_get_batch", {"batch_id": batch["batch_id"]})
     await ok("drip_charge", {"customer_id": customer, "meter": "api_calls", "quantity": 2, "dry_run": True})
     charge = await ok("drip_charge", {"customer_id": customer, "meter": "api_calls", "quantity": 2, "metadata": leaky})
     await ok("drip_get_charge", {"charge_id": charge["charge_id"]})

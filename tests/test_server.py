@@ -130,6 +130,7 @@ VALID_ARGS: dict[str, dict[str, Any]] = {
     "drip_remove_contract_override": {"contract_id": "ctr_x", "unit_type": "api_calls"},
     "drip_ping": {},
     "drip_session_summary": {},
+    "drip_get_batch": {"batch_id": "bat_0123456789abcdef01234567"},
     "drip_find_operations": {"query": "charge"},
     "drip_call_operation": {"operation": "drip_list_meters", "arguments": {}},
 }

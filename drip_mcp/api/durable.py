@@ -36,8 +36,8 @@ import anyio.lowlevel
 from drip_mcp.api.client import DripClient, PreparedRequest
 from drip_mcp.api.outbox import Outbox, OutboxCounts, Queued
 from drip_mcp.errors import ConflictError, DripError
+from drip_mcp.state.base import KeyedStatus, OutboxRecord, OutboxStore
 from drip_mcp.state.base import OutboxCounts as SharedCounts
-from drip_mcp.state.base import OutboxRecord, OutboxStore
 from drip_mcp.state.tenancy import tenant_for_fingerprint
 
 __all__ = ["Delivery", "Drainer", "LocalOutbox", "OutboxSender"]
@@ -84,6 +84,9 @@ class LocalOutbox:
         found: OutboxCounts = self.file.counts(scope)
         return SharedCounts(pending=found.pending, dead=found.dead, sent=found.sent)
 
+    async def with_key_prefix(self, scope: str, prefix: str, *, tenant: str | None = None) -> list[KeyedStatus]:
+        return [KeyedStatus(key, status, code) for key, status, code in self.file.with_key_prefix(scope, prefix)]
+
     async def prune(self) -> int:
         return self.file.prune()
 
@@ -115,6 +118,10 @@ class OutboxSender:
     async def counts(self, *, tenant: str | None = None) -> SharedCounts:
         """This scope's rows (only `tenant`'s, where the store records tenants)."""
         return await self.store.counts(self.scope, tenant=tenant)
+
+    async def with_key_prefix(self, prefix: str, *, tenant: str | None = None) -> list[KeyedStatus]:
+        """This scope's rows whose idempotency key starts with `prefix` (a batch's), oldest first."""
+        return await self.store.with_key_prefix(self.scope, prefix, tenant=tenant)
 
     async def __call__(self, request: PreparedRequest, send: Callable[[], Awaitable[Any]]) -> Any:
         outbox, ep = self.store, request.endpoint

@@ -528,6 +528,16 @@ class Outbox:
         found = {status: int(n) for status, n in rows}
         return OutboxCounts(pending=found.get("pending", 0), dead=found.get("dead", 0), sent=found.get("sent", 0))
 
+    def with_key_prefix(self, scope: str, prefix: str) -> list[tuple[str, Status, str | None]]:
+        """(idempotency key, status, error code) of `scope`'s rows whose key starts with `prefix`, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT idempotency_key, status, last_error_code FROM outbox"
+                " WHERE scope = ? AND substr(idempotency_key, 1, ?) = ? ORDER BY id",
+                (scope, len(prefix), prefix),
+            ).fetchall()
+        return [(str(key), status, code) for key, status, code in rows]
+
     def get(self, entry_id: int) -> OutboxEntry | None:
         rows = self._rows("SELECT * FROM outbox WHERE id = ?", (entry_id,))
         return rows[0] if rows else None

@@ -19,6 +19,7 @@ from drip_mcp.errors import DripError
 __all__ = [
     "BudgetExceeded",
     "BudgetStore",
+    "KeyedStatus",
     "LedgerStore",
     "NonceStore",
     "OutboxCounts",
@@ -108,6 +109,15 @@ class OutboxRecord(Protocol):
 
 
 @dataclass(frozen=True)
+class KeyedStatus:
+    """Where one stored write stands, by its idempotency key (what ``drip_get_batch`` reports)."""
+
+    idempotency_key: str
+    status: Status
+    error_code: str | None = None
+
+
+@dataclass(frozen=True)
 class OutboxCounts:
     pending: int = 0
     dead: int = 0
@@ -165,6 +175,7 @@ class OutboxStore(Protocol):
     async def recover_abandoned(self) -> int: ...
     async def next_due(self, scope: str) -> float | None: ...
     async def counts(self, scope: str | None = None, *, tenant: str | None = None) -> OutboxCounts: ...
+    async def with_key_prefix(self, scope: str, prefix: str, *, tenant: str | None = None) -> list[KeyedStatus]: ...
     async def prune(self) -> int: ...
     async def waiting_scopes(self) -> list[str]:
         """Scopes with pending rows (which tenants' rows wait)."""

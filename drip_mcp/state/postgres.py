@@ -35,7 +35,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from drip_mcp.errors import ConfigurationError, DripError, RateLimitError
-from drip_mcp.state.base import BudgetExceeded, OutboxCounts, OutboxRow
+from drip_mcp.state.base import BudgetExceeded, KeyedStatus, OutboxCounts, OutboxRow
 from drip_mcp.state.migrations import POSTGRES_MIGRATIONS
 
 __all__ = ["LEASE_S", "PostgresOutbox", "PostgresState", "open_postgres_state"]
@@ -333,6 +333,16 @@ class PostgresOutbox:
             )
             found = {str(status): int(n) for status, n in await cursor.fetchall()}
         return OutboxCounts(pending=found.get("pending", 0), dead=found.get("dead", 0), sent=found.get("sent", 0))
+
+    async def with_key_prefix(self, scope: str, prefix: str, *, tenant: str | None = None) -> list[KeyedStatus]:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT idempotency_key, status, last_error_code FROM outbox WHERE scope = %(scope)s"
+                " AND starts_with(idempotency_key, %(prefix)s)"
+                " AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s) ORDER BY id",
+                {"scope": scope, "prefix": prefix, "tenant": tenant},
+            )
+            return [KeyedStatus(str(key), status, code) for key, status, code in await cursor.fetchall()]
 
     async def entries(
         self, *, status: str | None = None, tenant: str | None = None, limit: int = 50

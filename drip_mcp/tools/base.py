@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -38,7 +39,9 @@ from drip_mcp.safety.ledger import LedgerEntry
 from drip_mcp.tools.context import ToolContext
 
 __all__ = [
+    "BATCH_ID_PATTERN",
     "QUANTITY_LIMIT",
+    "BatchId",
     "CostUnits",
     "CustomerId",
     "EventQuantity",
@@ -52,7 +55,9 @@ __all__ = [
     "ToolOutput",
     "ToolSpec",
     "UsdcAmount",
+    "batch_event_key",
     "from_wire",
+    "new_batch_id",
 ]
 
 
@@ -226,6 +231,19 @@ IdempotencyKey = Annotated[
         description="Omit at first; to retry this write, pass the idempotency_key it returned.",
     ),
 ]
+BATCH_ID_PATTERN = r"^bat_[0-9a-f]{24}$"
+BatchId = Annotated[str, Field(pattern=BATCH_ID_PATTERN, description="The batch_id a batch tool returned.")]
+
+
+def new_batch_id() -> str:
+    """A batch's id: its events' default idempotency keys start with it (`batch_event_key`)."""
+    return f"bat_{uuid.uuid4().hex[:24]}"
+
+
+def batch_event_key(batch_id: str, index: int) -> str:
+    """The idempotency key of event `index` of a batch, when the caller gave none."""
+    return f"{batch_id}-{index}"
+
 
 InT = TypeVar("InT", bound=ToolInput)
 OutT = TypeVar("OutT", bound=ToolOutput)

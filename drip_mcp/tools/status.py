@@ -12,7 +12,7 @@ from drip_mcp.api.durable import OutboxSender
 from drip_mcp.errors import AuthenticationError, DripError, PermissionDeniedError
 from drip_mcp.keys import KeyType
 from drip_mcp.state.base import OutboxCounts
-from drip_mcp.tools.base import CustomerId, ToolInput, ToolOutput, ToolSpec
+from drip_mcp.tools.base import BatchId, CustomerId, ToolInput, ToolOutput, ToolSpec
 from drip_mcp.tools.context import ToolContext
 
 
@@ -144,6 +144,70 @@ async def session_summary(ctx: ToolContext, inp: SessionSummaryInput) -> Session
     return SessionSummaryOutput(**summary, budget_remaining_usdc=None if remaining is None else f"{remaining:.6f}")
 
 
+class GetBatchInput(ToolInput):
+    batch_id: BatchId
+
+
+class BatchEvent(ToolOutput):
+    index: int | None = Field(description="The event's position in the batch (None: a key the caller chose).")
+    idempotency_key: str
+    status: str = Field(description="delivered, queued (will be retried) or failed (Drip refused it).")
+    error_code: str | None = None
+
+
+class GetBatchOutput(ToolOutput):
+    batch_id: str
+    delivered: int
+    queued: int
+    failed: int
+    events: list[BatchEvent] = Field(description="The batch's stored writes, in the order they were made.")
+
+
+_BATCH_STATUS = {"sent": "delivered", "pending": "queued", "dead": "failed"}
+
+
+async def get_batch(ctx: ToolContext, inp: GetBatchInput) -> GetBatchOutput:
+    """A batch's writes as the durable outbox holds them: also those of a batch the client cancelled."""
+    sender = ctx.client.durable
+    if not isinstance(sender, OutboxSender):
+        raise DripError(
+            "This server keeps no outbox, so batches cannot be looked up.",
+            code="OUTBOX_DISABLED",
+            status=409,
+            hint="Each batch result lists its events; run drip-mcp with its default outbox to look batches up.",
+        )
+    rows = await sender.with_key_prefix(f"{inp.batch_id}-", tenant=ctx.tenant)
+    if not rows:
+        raise DripError(
+            f"No writes of batch {inp.batch_id} are stored here.",
+            code="NOT_FOUND",
+            status=404,
+            hint="Delivered writes are kept for 7 days; events given their own idempotency_key are not counted.",
+        )
+    events = [
+        BatchEvent(
+            index=_event_index(row.idempotency_key),
+            idempotency_key=row.idempotency_key,
+            status=_BATCH_STATUS[row.status],
+            error_code=row.error_code if row.status == "dead" else None,
+        )
+        for row in rows
+    ]
+    events.sort(key=lambda e: -1 if e.index is None else e.index)
+    return GetBatchOutput(
+        batch_id=inp.batch_id,
+        delivered=sum(e.status == "delivered" for e in events),
+        queued=sum(e.status == "queued" for e in events),
+        failed=sum(e.status == "failed" for e in events),
+        events=events,
+    )
+
+
+def _event_index(key: str) -> int | None:
+    suffix = key.rpartition("-")[2]
+    return int(suffix) if suffix.isdigit() else None
+
+
 TOOLS: tuple[ToolSpec[Any, Any], ...] = (
     ToolSpec(
         name="drip_ping",
@@ -176,6 +240,23 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
         input_model=SessionSummaryInput,
         output_model=SessionSummaryOutput,
         handler=session_summary,
+        read_only=True,
+        destructive=False,
+        idempotent=True,
+        open_world=False,
+    ),
+    ToolSpec(
+        name="drip_get_batch",
+        title="Get batch",
+        description=(
+            "Where each write of a drip_track_usage_batch stands (delivered, queued, failed), from the local "
+            "outbox; works after a cancelled batch too. Read-only."
+        ),
+        toolset="status",
+        scope=KeyType.PUBLIC,
+        input_model=GetBatchInput,
+        output_model=GetBatchOutput,
+        handler=get_batch,
         read_only=True,
         destructive=False,
         idempotent=True,

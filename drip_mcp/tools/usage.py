@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -25,8 +26,12 @@ from drip_mcp.tools.base import (
     ToolInput,
     ToolOutput,
     ToolSpec,
+    batch_event_key,
+    new_batch_id,
 )
 from drip_mcp.tools.context import ToolContext
+
+logger = logging.getLogger("drip_mcp.tools.usage")
 
 Units = Annotated[str | None, Field(max_length=50, description="Unit label for display, e.g. 'tokens'.")]
 Description = Annotated[str | None, Field(max_length=500, description="Short human-readable note.")]
@@ -108,6 +113,7 @@ class BatchItemResult(ToolOutput):
 
 
 class TrackUsageBatchOutput(ToolOutput):
+    batch_id: str = Field(description="drip_get_batch reports this batch from the outbox, also after a cancel.")
     recorded: int
     queued: int
     failed: int
@@ -120,6 +126,9 @@ async def track_usage_batch(ctx: ToolContext, inp: TrackUsageBatchInput) -> Trac
     # Validate every event's metadata before sending anything: a batch is refused whole or sent whole.
     cleaned = [ctx.clean_metadata(e.metadata, path=f"events[{i}].metadata") for i, e in enumerate(inp.events)]
     total = len(inp.events)
+    batch_id = new_batch_id()
+    # Each event's key names its batch, so drip_get_batch finds the batch's writes in the outbox.
+    keys = [e.idempotency_key or batch_event_key(batch_id, i) for i, e in enumerate(inp.events)]
     results: list[BatchItemResult | None] = [None] * total
     limiter = anyio.Semaphore(BATCH_CONCURRENCY)
     done = 0
@@ -137,7 +146,7 @@ async def track_usage_batch(ctx: ToolContext, inp: TrackUsageBatchInput) -> Trac
                     units=event.units,
                     description=event.description,
                     metadata=cleaned[index],
-                    idempotency_key=event.idempotency_key,
+                    idempotency_key=keys[index],
                     durable=ctx.durable,
                 )
             except Queued as queued:
@@ -158,18 +167,39 @@ async def track_usage_batch(ctx: ToolContext, inp: TrackUsageBatchInput) -> Trac
         if done % progress_step == 0 or done == total:
             await ctx.progress(done, total, f"{done}/{total} usage events sent")
 
-    async with anyio.create_task_group() as tg:
-        for index in range(total):
-            tg.start_soon(send, index)
-    final = [r for r in results if r is not None]
-    return TrackUsageBatchOutput(
-        recorded=sum(r.status == "recorded" for r in final),
-        queued=sum(r.status == "queued" for r in final),
-        failed=sum(r.status == "failed" for r in final),
-        duplicates=sum(r.is_duplicate for r in final),
-        results=final,
-        redacted_paths=ctx.redacted,
-    )
+    def outcome() -> TrackUsageBatchOutput:
+        final = [r for r in results if r is not None]
+        return TrackUsageBatchOutput(
+            batch_id=batch_id,
+            recorded=sum(r.status == "recorded" for r in final),
+            queued=sum(r.status == "queued" for r in final),
+            failed=sum(r.status == "failed" for r in final),
+            duplicates=sum(r.is_duplicate for r in final),
+            results=final,
+            redacted_paths=ctx.redacted,
+        )
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for index in range(total):
+                tg.start_soon(send, index)
+    except anyio.get_cancelled_exc_class():
+        # The client cancelled: no result will be read, but the writes that landed are in the ledger,
+        # and drip_get_batch reports the rest (delivered, queued, failed) from the outbox.
+        with anyio.CancelScope(shield=True):
+            partial = outcome()
+            for entry in _batch_ledger(inp, partial, None):
+                await ctx.services.ledger.add(entry, scope=ctx.scope)
+            logger.info(
+                "batch %s cancelled after %d recorded, %d queued, %d failed of %d",
+                batch_id,
+                partial.recorded,
+                partial.queued,
+                partial.failed,
+                total,
+            )
+        raise
+    return outcome()
 
 
 class ListMetersInput(ToolInput):

@@ -3,10 +3,12 @@ nonces, versioned migrations, outbox claims that skip locked rows and die with t
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import anyio
 import psycopg
@@ -163,3 +165,50 @@ def test_the_tenant_is_the_key_fingerprint_unless_a_subject_is_set_for_the_reque
         with acting_as(None):  # no subject: the enclosing one stays
             assert tenant_of(key) == "sub:user-42"
     assert tenant_of(key) == key.fingerprint
+
+
+async def _keyed_rows(outbox: Any, scope: str) -> None:
+    keys = [("bat_a-0", "t1"), ("bat_a-1", "t1"), ("bat_a-2", "t2"), ("bat_ab-0", "t1"), ("bat_%-0", "t1")]
+    for key, tenant in keys:
+        entry = await outbox.put(
+            scope=scope,
+            tenant=tenant,
+            endpoint="track_usage",
+            method="POST",
+            path="/usage",
+            body=b"{}",
+            idempotency_key=key,
+        )
+        if key == "bat_a-1":
+            await outbox.mark_sent(entry)
+        else:
+            await outbox.release(entry)
+
+
+@pytest.mark.parametrize("kind", ["file", "postgres"])
+async def test_rows_by_key_prefix_are_one_batchs_exactly_and_only_the_tenants(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from drip_mcp.api.durable import LocalOutbox
+    from drip_mcp.api.outbox import Outbox
+
+    scope = f"scope-{uuid.uuid4().hex}"
+    if kind == "file":
+        with Outbox(tmp_path / "outbox.db") as file:
+            outbox: Any = LocalOutbox(file)
+            await _keyed_rows(outbox, scope)
+            batch = await outbox.with_key_prefix(scope, "bat_a-")
+            literal = await outbox.with_key_prefix(scope, "bat_%-")
+        assert [(r.idempotency_key, r.status) for r in batch] == [
+            ("bat_a-0", "pending"),
+            ("bat_a-1", "sent"),
+            ("bat_a-2", "pending"),  # the file keeps no tenant column: its rows are scoped by key already
+        ]
+    else:
+        async with open_postgres_state(request.getfixturevalue("postgres_url")) as state:
+            outbox = state.outbox
+            await _keyed_rows(outbox, scope)
+            batch = await outbox.with_key_prefix(scope, "bat_a-", tenant="t1")
+            literal = await outbox.with_key_prefix(scope, "bat_%-", tenant="t1")
+        assert [(r.idempotency_key, r.status) for r in batch] == [("bat_a-0", "pending"), ("bat_a-1", "sent")]
+    assert [r.idempotency_key for r in literal] == ["bat_%-0"]  # a prefix, not a LIKE pattern

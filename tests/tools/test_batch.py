@@ -114,3 +114,100 @@ async def test_batch_above_the_limit_is_refused_before_anything_is_sent() -> Non
     assert result.is_error
     assert result_payload(result)["error"]["code"] == "VALIDATION_ERROR"
     assert upstream.keys == []
+
+
+class GatedUpstream(httpx2.AsyncBaseTransport):
+    """Answers the first `answer` usage writes; holds every later one until its caller gives up."""
+
+    def __init__(self, answer: int, hold: int) -> None:
+        self.answer, self.hold = answer, hold
+        self.answered = 0
+        self.held = 0
+        self.stalled = anyio.Event()  # `answer` answered and `hold` waiting: the moment to cancel
+
+    def _check(self) -> None:
+        if self.answered >= self.answer and self.held >= self.hold:
+            self.stalled.set()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(await request.aread())
+        if self.answered < self.answer:
+            self.answered += 1
+            self._check()
+            return httpx2.Response(
+                201,
+                json={
+                    "success": True,
+                    "usageEventId": f"u_{self.answered}",
+                    "customerId": body["customerId"],
+                    "usageType": body["usageType"],
+                    "quantity": body["quantity"],
+                    "isInternal": True,
+                },
+            )
+        self.held += 1
+        self._check()
+        await anyio.Event().wait()  # never answered: only a cancellation ends it
+        raise AssertionError("unreachable")
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_batch_keeps_count_in_the_ledger_and_drip_get_batch_reports_the_rest(tmp_path: Any) -> None:
+    from drip_mcp.api.durable import OutboxSender
+    from drip_mcp.api.outbox import Outbox, outbox_scope
+
+    upstream = GatedUpstream(answer=5, hold=BATCH_CONCURRENCY)
+    settings = Settings.load(state_env(), api_key=KEY)
+    with Outbox(tmp_path / "outbox.db") as outbox:
+        sender = OutboxSender(outbox, outbox_scope("gated", ApiKey(KEY)))
+        drip = DripClient(ApiKey(KEY), transport=upstream, durable=sender)
+        server = build_server(settings, drip, services=Services.for_settings(settings))
+        async with drip, Client(server) as client:
+            async with anyio.create_task_group() as tg:
+
+                async def batch() -> None:
+                    await client.call_tool("drip_track_usage_batch", {"events": events(40)})
+
+                tg.start_soon(batch)
+                with anyio.fail_after(10):
+                    await upstream.stalled.wait()
+                tg.cancel_scope.cancel()  # the client gives up: a courtesy notifications/cancelled goes out
+            entries: list[Any] = []
+            for _ in range(200):  # bounded: each call is a round trip through the server, no timer
+                entries = result_payload(await client.call_tool("drip_session_summary", {}))["entries"]
+                if entries:
+                    break
+            batch_id = entries[0]["idempotency_key"].rpartition("-")[0]
+            report = result_payload(await client.call_tool("drip_get_batch", {"batch_id": batch_id}))
+        pending = outbox.counts().pending
+    assert [e["outcome"] for e in entries] == ["recorded"] * 5  # every write that landed, and only those
+    assert (report["delivered"], report["queued"], report["failed"]) == (5, BATCH_CONCURRENCY, 0)
+    assert len({e["index"] for e in report["events"]}) == 5 + BATCH_CONCURRENCY
+    assert pending == BATCH_CONCURRENCY  # the held writes stay queued for the drainer
+
+
+@pytest.mark.anyio
+async def test_drip_get_batch_reports_a_finished_batch_and_refuses_an_unknown_one(tmp_path: Any) -> None:
+    from drip_mcp.api.durable import OutboxSender
+    from drip_mcp.api.outbox import Outbox, outbox_scope
+
+    settings = Settings.load(state_env(), api_key=KEY)
+    upstream = SlowUpstream()
+    with Outbox(tmp_path / "outbox.db") as outbox:
+        drip = DripClient(ApiKey(KEY), transport=upstream, durable=OutboxSender(outbox, outbox_scope("t", ApiKey(KEY))))
+        async with drip, Client(build_server(settings, drip, services=Services.for_settings(settings))) as client:
+            batch = events(4)
+            batch[2]["customer_id"] = "missing"
+            out = result_payload(await client.call_tool("drip_track_usage_batch", {"events": batch}))
+            report = result_payload(await client.call_tool("drip_get_batch", {"batch_id": out["batch_id"]}))
+            unknown = await client.call_tool("drip_get_batch", {"batch_id": "bat_" + "0" * 24})
+    assert (report["delivered"], report["queued"], report["failed"]) == (3, 0, 1)
+    assert [(e["index"], e["status"]) for e in report["events"]] == [
+        (0, "delivered"),
+        (1, "delivered"),
+        (2, "failed"),
+        (3, "delivered"),
+    ]
+    assert report["events"][2]["error_code"] == "NOT_FOUND"
+    assert unknown.is_error
+    assert result_payload(unknown)["error"]["code"] == "NOT_FOUND"
