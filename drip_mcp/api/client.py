@@ -622,6 +622,7 @@ class DripClient:
         workflow_id: str,
         external_run_id: str | None = None,
         correlation_id: str | None = None,
+        parent_run_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Reply[m.RunResult]:
@@ -631,6 +632,7 @@ class DripClient:
                 "workflow_id": workflow_id,
                 "external_run_id": external_run_id,
                 "correlation_id": correlation_id,
+                "parent_run_id": parent_run_id,
                 "metadata": metadata,
             }
         )
@@ -674,6 +676,9 @@ class DripClient:
         units: str | None = None,
         description: str | None = None,
         cost_units: Decimal | None = None,
+        correlation_id: str | None = None,
+        parent_event_id: str | None = None,
+        span_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         durable: bool = False,
@@ -686,6 +691,9 @@ class DripClient:
                 "units": units,
                 "description": description,
                 "cost_units": cost_units,
+                "correlation_id": correlation_id,
+                "parent_event_id": parent_event_id,
+                "span_id": span_id,
                 "metadata": metadata,
             }
         )
@@ -710,6 +718,7 @@ class DripClient:
         error_code: str | None = None,
         external_run_id: str | None = None,
         correlation_id: str | None = None,
+        parent_run_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         durable: bool = False,
@@ -725,6 +734,7 @@ class DripClient:
                 "error_code": error_code,
                 "external_run_id": external_run_id,
                 "correlation_id": correlation_id,
+                "parent_run_id": parent_run_id,
                 "metadata": metadata,
             }
         )
