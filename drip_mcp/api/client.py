@@ -550,9 +550,19 @@ class DripClient:
         return await self._page("list_pricing_plans", m.PricingPlan, {})
 
     async def estimate_hypothetical(
-        self, *, items: Sequence[Mapping[str, Any]], custom_pricing: Mapping[str, str] | None = None
+        self,
+        *,
+        items: Sequence[Mapping[str, Any]],
+        default_unit_price: str | None = None,
+        custom_pricing: Mapping[str, str] | None = None,
     ) -> m.CostEstimate:
-        body = to_wire({"items": [to_wire(i) for i in items], "custom_pricing": custom_pricing})
+        body = to_wire(
+            {
+                "items": [to_wire(i) for i in items],
+                "default_unit_price": default_unit_price,
+                "custom_pricing": custom_pricing,
+            }
+        )
         return (await self._post("estimate_hypothetical", m.CostEstimate, body)).data
 
     async def estimate_from_usage(
@@ -562,6 +572,8 @@ class DripClient:
         period_end: str,
         customer_id: str | None = None,
         usage_types: list[str] | None = None,
+        default_unit_price: str | None = None,
+        include_charged_events: bool | None = None,
         custom_pricing: Mapping[str, str] | None = None,
     ) -> m.CostEstimate:
         body = to_wire(
@@ -570,6 +582,8 @@ class DripClient:
                 "period_end": period_end,
                 "customer_id": customer_id,
                 "usage_types": usage_types,
+                "default_unit_price": default_unit_price,
+                "include_charged_events": include_charged_events,
                 "custom_pricing": custom_pricing,
             }
         )

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import anyio
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from drip_mcp.api.models import CostEstimate, Money
 from drip_mcp.api.outbox import Queued
@@ -216,8 +216,42 @@ class EstimateItem(ToolInput):
     ] = None
 
 
+UnitPrice = Annotated[Decimal, Field(ge=0, le=MAX_UNIT_PRICE, allow_inf_nan=False)]
+
+
+class CustomPrice(ToolInput):
+    meter: Meter
+    unit_price: UnitPrice = Field(description="USD per unit.")
+
+
+def _no_repeated_meter(prices: list[CustomPrice] | None) -> list[CustomPrice] | None:
+    meters = [p.meter for p in prices or []]
+    repeated = sorted({m for m in meters if meters.count(m) > 1})
+    if repeated:
+        raise ValueError(f"meter(s) {repeated} priced more than once")
+    return prices
+
+
+CustomPricing = Annotated[
+    list[CustomPrice] | None,
+    Field(max_length=100, description="Per-meter unit prices that beat the pricing plans'."),
+    AfterValidator(_no_repeated_meter),
+]
+DefaultUnitPrice = Annotated[UnitPrice | None, Field(description="USD per unit for meters with no pricing plan.")]
+
+
+def _price_fields(default_unit_price: Decimal | None, custom_pricing: list[CustomPrice] | None) -> dict[str, Any]:
+    """Drip's wire shape: prices as strings, ``customPricing`` a ``{usageType: price}`` map."""
+    return {
+        "default_unit_price": None if default_unit_price is None else str(default_unit_price),
+        "custom_pricing": None if custom_pricing is None else {p.meter: str(p.unit_price) for p in custom_pricing},
+    }
+
+
 class EstimateCostInput(ToolInput):
     items: list[EstimateItem] = Field(min_length=1, max_length=100, description="Meters and quantities to price.")
+    default_unit_price: DefaultUnitPrice = None
+    custom_pricing: CustomPricing = None
 
 
 class EstimateLine(ToolOutput):
@@ -257,7 +291,8 @@ async def estimate_cost(ctx: ToolContext, inp: EstimateCostInput) -> EstimateOut
     items = [
         {"usage_type": i.meter, "quantity": i.quantity, "unit_price_override": i.unit_price_override} for i in inp.items
     ]
-    return _estimate_output(await ctx.client.estimate_hypothetical(items=items))
+    prices = _price_fields(inp.default_unit_price, inp.custom_pricing)
+    return _estimate_output(await ctx.client.estimate_hypothetical(items=items, **prices))
 
 
 class EstimateFromUsageInput(ToolInput):
@@ -265,6 +300,11 @@ class EstimateFromUsageInput(ToolInput):
     period_end: datetime = Field(description="End of the period, ISO 8601.")
     customer_id: CustomerId | None = None
     meters: list[Meter] | None = Field(default=None, max_length=50, description="Only these meters.")
+    default_unit_price: DefaultUnitPrice = None
+    include_charged_events: bool | None = Field(
+        default=None, description="False: leave out usage that was charged. Drip's default is true."
+    )
+    custom_pricing: CustomPricing = None
 
 
 async def estimate_from_usage(ctx: ToolContext, inp: EstimateFromUsageInput) -> EstimateOutput:
@@ -275,6 +315,8 @@ async def estimate_from_usage(ctx: ToolContext, inp: EstimateFromUsageInput) -> 
         period_end=inp.period_end.isoformat(),
         customer_id=inp.customer_id,
         usage_types=inp.meters,
+        include_charged_events=inp.include_charged_events,
+        **_price_fields(inp.default_unit_price, inp.custom_pricing),
     )
     return _estimate_output(est)
 
