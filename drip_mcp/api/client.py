@@ -452,6 +452,7 @@ class DripClient:
         external_customer_id: str | None = None,
         onchain_address: str | None = None,
         email: str | None = None,
+        is_internal: bool | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Reply[m.Customer]:
@@ -460,6 +461,7 @@ class DripClient:
                 "external_customer_id": external_customer_id,
                 "onchain_address": onchain_address,
                 "email": email,
+                "is_internal": is_internal,
                 "metadata": metadata,
             }
         )
