@@ -764,10 +764,11 @@ class DripClient:
         url: str,
         events: list[str],
         description: str | None = None,
+        filters: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Reply[m.Webhook]:
         """Create a webhook. The reply's raw body keeps the one-time secret; see `webhook_secret`."""
-        body = to_wire({"url": url, "events": events, "description": description})
+        body = to_wire({"url": url, "events": events, "description": description, "filters": filters})
         return await self._post("create_webhook", m.Webhook, body, idempotency_key)
 
     async def create_webhook_with_secret(
@@ -776,10 +777,11 @@ class DripClient:
         url: str,
         events: list[str],
         description: str | None = None,
+        filters: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> tuple[Reply[m.Webhook], m.WebhookSecret]:
         """Create a webhook and return its one-time ``whsec_`` secret separately from the model."""
-        body = to_wire({"url": url, "events": events, "description": description})
+        body = to_wire({"url": url, "events": events, "description": description, "filters": filters})
 
         def parse(data: Any) -> tuple[m.Webhook, m.WebhookSecret]:
             return parse_model(m.Webhook, data, "create_webhook"), parse_model(m.WebhookSecret, data, "create_webhook")
