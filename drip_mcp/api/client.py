@@ -483,7 +483,7 @@ class DripClient:
     async def track_usage(
         self,
         *,
-        customer_id: str,
+        customer_id: str | None,
         meter: str,
         quantity: Decimal,
         units: str | None = None,
@@ -491,6 +491,7 @@ class DripClient:
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         durable: bool = False,
+        external_customer_id: str | None = None,
     ) -> Reply[m.TrackUsageResult]:
         """Record usage on the ledger without billing (``POST /usage/internal``).
 
@@ -499,6 +500,7 @@ class DripClient:
         body = to_wire(
             {
                 "customer_id": customer_id,
+                "external_customer_id": external_customer_id,
                 "usage_type": meter,
                 "quantity": quantity,
                 "units": units,

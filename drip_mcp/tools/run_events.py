@@ -16,8 +16,9 @@ from drip_mcp.tools.context import ToolContext
 __all__ = ["BATCH_LIMIT", "EventType", "LinkId", "RunEvent", "RunId", "wire_event"]
 
 RunId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$", description="Run id.")]
-LinkId = Annotated[str | None, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$")]
-"""An optional linking id (parent run or event, correlation, span): no description, to keep tools/list short."""
+LinkId = Annotated[str | None, Field(max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$")]
+"""An optional linking id (parent run or event, correlation, span); the pattern makes it non-empty. No
+description and no minLength, to keep the core tools/list short."""
 EventType = Annotated[str, Field(min_length=1, max_length=100, description="What happened, e.g. 'llm_call'.")]
 BATCH_LIMIT = 500
 

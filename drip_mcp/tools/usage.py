@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import anyio
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from drip_mcp.api.models import CostEstimate, Money
 from drip_mcp.api.outbox import Queued
@@ -38,13 +38,31 @@ PROGRESS_UPDATES = 20  # at most ~20 progress notifications per batch (one per 5
 
 
 class TrackUsageInput(ToolInput):
-    customer_id: CustomerId
+    # Not `CustomerId`: its description would be listed a second time inside the nullable schema.
+    customer_id: Annotated[
+        str | None,
+        Field(max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$", description="customer_id or external_customer_id."),
+    ] = None
+    external_customer_id: Annotated[
+        str | None, Field(min_length=1, max_length=255, description="Your own id; created if unknown.")
+    ] = None
     meter: Meter
-    quantity: Quantity = Field(description="How much was used, in the meter's unit. Must be > 0.")
+    quantity: Quantity = Field(description="How much was used, in the meter's unit.")
     units: Units = None
     description: Description = None
     metadata: Metadata = None
     idempotency_key: IdempotencyKey = None
+
+    @model_validator(mode="after")
+    def _one_customer(self) -> TrackUsageInput:
+        if (self.customer_id is None) == (self.external_customer_id is None):
+            raise ValueError("give exactly one of customer_id or external_customer_id")
+        return self
+
+    @property
+    def customer(self) -> str:
+        """The customer as given (Drip id or your own id), for the session ledger."""
+        return self.customer_id or self.external_customer_id or ""
 
 
 class TrackUsageOutput(MutationResult):
@@ -53,7 +71,8 @@ class TrackUsageOutput(MutationResult):
         "delivered once (do not retry)."
     )
     usage_event_id: str | None = Field(default=None, description="Drip's id for the usage event (None if queued).")
-    customer_id: str
+    customer_id: str | None = Field(default=None, description="Drip's customer id (None if queued by external id).")
+    external_customer_id: str | None = None
     meter: str
     quantity: Decimal
 
@@ -63,6 +82,7 @@ async def track_usage(ctx: ToolContext, inp: TrackUsageInput) -> TrackUsageOutpu
     try:
         reply = await ctx.client.track_usage(
             customer_id=inp.customer_id,
+            external_customer_id=inp.external_customer_id,
             meter=inp.meter,
             quantity=inp.quantity,
             units=inp.units,
@@ -75,6 +95,7 @@ async def track_usage(ctx: ToolContext, inp: TrackUsageInput) -> TrackUsageOutpu
         return TrackUsageOutput(
             status="queued",
             customer_id=inp.customer_id,
+            external_customer_id=inp.external_customer_id,
             meter=inp.meter,
             quantity=inp.quantity,
             idempotency_key=queued.idempotency_key,
@@ -132,6 +153,7 @@ async def track_usage_batch(ctx: ToolContext, inp: TrackUsageBatchInput) -> Trac
             try:
                 reply = await ctx.client.track_usage(
                     customer_id=event.customer_id,
+                    external_customer_id=event.external_customer_id,
                     meter=event.meter,
                     quantity=event.quantity,
                     units=event.units,
@@ -324,7 +346,8 @@ async def estimate_from_usage(ctx: ToolContext, inp: EstimateFromUsageInput) -> 
 def _track_ledger(inp: TrackUsageInput, out: TrackUsageOutput | None, error: DripError | None) -> list[LedgerEntry]:
     key = out.idempotency_key if out is not None else (error.idempotency_key if error else None)
     outcome = out.status if out is not None else "failed"
-    return [LedgerEntry("usage", inp.customer_id, inp.meter, inp.quantity, None, key, outcome)]
+    customer = out.customer_id if out is not None and out.customer_id else inp.customer
+    return [LedgerEntry("usage", customer, inp.meter, inp.quantity, None, key, outcome)]
 
 
 def _batch_ledger(
@@ -336,7 +359,7 @@ def _batch_ledger(
     return [
         LedgerEntry(
             "usage",
-            inp.events[item.index].customer_id,
+            inp.events[item.index].customer,
             inp.events[item.index].meter,
             inp.events[item.index].quantity,
             None,

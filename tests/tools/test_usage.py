@@ -222,3 +222,42 @@ async def test_estimate_from_usage_custom_pricing_default_price_and_charged_even
     )
     lines = {line["meter"]: line["estimated_cost_usdc"] for line in out["lines"]}
     assert lines == {"tokens": "2.000000", "gpu_seconds": "1.000000"}  # the charged api_calls are left out
+
+
+async def test_track_usage_by_external_customer_id_reaches_drip_and_records_for_that_customer(h: Harness) -> None:
+    customer_id = await h.new_customer("ext-user-7")
+    out = await h.ok("drip_track_usage", {"external_customer_id": "ext-user-7", "meter": "tokens", "quantity": 3})
+    [sent] = h.sent_to("POST", "/v1/usage/internal")
+    assert sent.body["externalCustomerId"] == "ext-user-7"
+    assert "customerId" not in sent.body
+    assert (out["status"], out["customer_id"]) == ("recorded", customer_id)
+    assert h.store.count_usage_events(customer_id, kind="internal") == 1
+    summary = await h.ok("drip_session_summary", {})
+    assert [e["customer_id"] for e in summary["entries"]] == [customer_id]
+
+
+@pytest.mark.parametrize(
+    "who", [{}, {"customer_id": "cus_x", "external_customer_id": "user-x"}], ids=["neither", "both"]
+)
+async def test_track_usage_needs_exactly_one_customer_reference(h: Harness, who: dict[str, str]) -> None:
+    error = await h.error("drip_track_usage", {**who, "meter": "tokens", "quantity": 1}, "VALIDATION_ERROR")
+    assert "customer_id or external_customer_id" in error["message"]
+    assert h.sent == []
+
+
+async def test_track_usage_batch_mixes_customer_ids_and_external_customer_ids(h: Harness) -> None:
+    customer_id = await h.new_customer("ext-batch")
+    events = [
+        {"customer_id": customer_id, "meter": "tokens", "quantity": 1},
+        {"external_customer_id": "ext-batch", "meter": "tokens", "quantity": 2},
+    ]
+    out = await h.ok("drip_track_usage_batch", {"events": events})
+    assert out["recorded"] == 2
+    assert sorted(s.body.get("externalCustomerId", "-") for s in h.sent_to("POST", "/v1/usage/internal")) == [
+        "-",
+        "ext-batch",
+    ]
+    assert h.store.count_usage_events(customer_id, kind="internal") == 2
+    bad = [{"customer_id": customer_id, "external_customer_id": "ext-batch", "meter": "tokens", "quantity": 1}]
+    error = await h.error("drip_track_usage_batch", {"events": bad}, "VALIDATION_ERROR")
+    assert "customer_id or external_customer_id" in error["message"]
