@@ -59,6 +59,7 @@ KNOWN: dict[str, list[Any]] = {
     "rule_id": [RULE],
     "subscription_id": [SUBSCRIPTION],
     "contract_id": [CONTRACT],
+    "batch_id": ["bat_" + "0" * 24],  # well-formed; drip_get_batch answers NOT_FOUND, a structured error
     "meter": ["api_calls", "tokens"],
     "unit_type": ["api_calls", "tokens"],
     "feature_key": ["api_calls"],
@@ -285,6 +286,7 @@ def field_value(schema: dict[str, Any], defs: dict[str, Any], name: str) -> st.S
     return st.integers(0, 9).flatmap(lambda k: valid(schema, defs, name) if k < 8 else invalid(schema, defs, name))
 
 
+EITHER = ("customer_id", "external_customer_id")
 EXTRA_NAMES = st.sampled_from(["extra", "customerId", "__proto__", "quantity ", "\u200fmeter", "", "a" * 300])
 
 
@@ -300,6 +302,13 @@ def objects(draw: st.DrawFn, schema: dict[str, Any], defs: dict[str, Any], *, cl
         elif not draw(st.booleans()):
             continue
         out[prop] = draw(valid(sub, defs, prop) if clean else field_value(sub, defs, prop))
+    properties = schema.get("properties", {})
+    if clean and set(EITHER) <= properties.keys() and not set(EITHER) & required:
+        # A schema cannot say "exactly one of"; a clean object names the customer one way (drip_track_usage).
+        for prop in EITHER:
+            out.pop(prop, None)
+        prop = draw(st.sampled_from(EITHER))
+        out[prop] = draw(valid(properties[prop], defs, prop).filter(lambda v: v is not None))
     if not clean and draw(st.integers(0, 7)) == 0:
         out[draw(EXTRA_NAMES)] = draw(nasty | json_scalars)
     return out

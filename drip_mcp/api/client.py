@@ -452,6 +452,7 @@ class DripClient:
         external_customer_id: str | None = None,
         onchain_address: str | None = None,
         email: str | None = None,
+        is_internal: bool | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Reply[m.Customer]:
@@ -460,6 +461,7 @@ class DripClient:
                 "external_customer_id": external_customer_id,
                 "onchain_address": onchain_address,
                 "email": email,
+                "is_internal": is_internal,
                 "metadata": metadata,
             }
         )
@@ -481,7 +483,7 @@ class DripClient:
     async def track_usage(
         self,
         *,
-        customer_id: str,
+        customer_id: str | None,
         meter: str,
         quantity: Decimal,
         units: str | None = None,
@@ -489,6 +491,7 @@ class DripClient:
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         durable: bool = False,
+        external_customer_id: str | None = None,
     ) -> Reply[m.TrackUsageResult]:
         """Record usage on the ledger without billing (``POST /usage/internal``).
 
@@ -497,6 +500,7 @@ class DripClient:
         body = to_wire(
             {
                 "customer_id": customer_id,
+                "external_customer_id": external_customer_id,
                 "usage_type": meter,
                 "quantity": quantity,
                 "units": units,
@@ -550,9 +554,19 @@ class DripClient:
         return await self._page("list_pricing_plans", m.PricingPlan, {})
 
     async def estimate_hypothetical(
-        self, *, items: Sequence[Mapping[str, Any]], custom_pricing: Mapping[str, str] | None = None
+        self,
+        *,
+        items: Sequence[Mapping[str, Any]],
+        default_unit_price: str | None = None,
+        custom_pricing: Mapping[str, str] | None = None,
     ) -> m.CostEstimate:
-        body = to_wire({"items": [to_wire(i) for i in items], "custom_pricing": custom_pricing})
+        body = to_wire(
+            {
+                "items": [to_wire(i) for i in items],
+                "default_unit_price": default_unit_price,
+                "custom_pricing": custom_pricing,
+            }
+        )
         return (await self._post("estimate_hypothetical", m.CostEstimate, body)).data
 
     async def estimate_from_usage(
@@ -562,6 +576,8 @@ class DripClient:
         period_end: str,
         customer_id: str | None = None,
         usage_types: list[str] | None = None,
+        default_unit_price: str | None = None,
+        include_charged_events: bool | None = None,
         custom_pricing: Mapping[str, str] | None = None,
     ) -> m.CostEstimate:
         body = to_wire(
@@ -570,6 +586,8 @@ class DripClient:
                 "period_end": period_end,
                 "customer_id": customer_id,
                 "usage_types": usage_types,
+                "default_unit_price": default_unit_price,
+                "include_charged_events": include_charged_events,
                 "custom_pricing": custom_pricing,
             }
         )
@@ -622,6 +640,7 @@ class DripClient:
         workflow_id: str,
         external_run_id: str | None = None,
         correlation_id: str | None = None,
+        parent_run_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Reply[m.RunResult]:
@@ -631,6 +650,7 @@ class DripClient:
                 "workflow_id": workflow_id,
                 "external_run_id": external_run_id,
                 "correlation_id": correlation_id,
+                "parent_run_id": parent_run_id,
                 "metadata": metadata,
             }
         )
@@ -674,6 +694,9 @@ class DripClient:
         units: str | None = None,
         description: str | None = None,
         cost_units: Decimal | None = None,
+        correlation_id: str | None = None,
+        parent_event_id: str | None = None,
+        span_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         durable: bool = False,
@@ -686,6 +709,9 @@ class DripClient:
                 "units": units,
                 "description": description,
                 "cost_units": cost_units,
+                "correlation_id": correlation_id,
+                "parent_event_id": parent_event_id,
+                "span_id": span_id,
                 "metadata": metadata,
             }
         )
@@ -710,6 +736,7 @@ class DripClient:
         error_code: str | None = None,
         external_run_id: str | None = None,
         correlation_id: str | None = None,
+        parent_run_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         durable: bool = False,
@@ -725,6 +752,7 @@ class DripClient:
                 "error_code": error_code,
                 "external_run_id": external_run_id,
                 "correlation_id": correlation_id,
+                "parent_run_id": parent_run_id,
                 "metadata": metadata,
             }
         )
@@ -738,10 +766,11 @@ class DripClient:
         url: str,
         events: list[str],
         description: str | None = None,
+        filters: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Reply[m.Webhook]:
         """Create a webhook. The reply's raw body keeps the one-time secret; see `webhook_secret`."""
-        body = to_wire({"url": url, "events": events, "description": description})
+        body = to_wire({"url": url, "events": events, "description": description, "filters": filters})
         return await self._post("create_webhook", m.Webhook, body, idempotency_key)
 
     async def create_webhook_with_secret(
@@ -750,10 +779,11 @@ class DripClient:
         url: str,
         events: list[str],
         description: str | None = None,
+        filters: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> tuple[Reply[m.Webhook], m.WebhookSecret]:
         """Create a webhook and return its one-time ``whsec_`` secret separately from the model."""
-        body = to_wire({"url": url, "events": events, "description": description})
+        body = to_wire({"url": url, "events": events, "description": description, "filters": filters})
 
         def parse(data: Any) -> tuple[m.Webhook, m.WebhookSecret]:
             return parse_model(m.Webhook, data, "create_webhook"), parse_model(m.WebhookSecret, data, "create_webhook")

@@ -359,6 +359,7 @@ class Webhook(WireModel):
     url: str
     events: list[str]
     description: str | None = None
+    filters: dict[str, Any] | None = None
     is_active: bool = True
     health_status: str | None = None
     created_at: str | None = None

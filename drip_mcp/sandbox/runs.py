@@ -114,6 +114,7 @@ def _event_fields(body: Body, *, run_required: bool) -> Record:
         "cost_units": body.decimal("costUnits", positive=False),
         "correlation_id": body.string("correlationId", max_length=255),
         "parent_event_id": body.string("parentEventId"),
+        "span_id": body.string("spanId", max_length=255),
         "idempotency_key": body.string("idempotencyKey", max_length=128),
         "metadata": body.mapping("metadata"),
     }
@@ -385,6 +386,7 @@ async def record_run(request: Request, body: Body) -> Response:
         "error_code": body.string("errorCode", max_length=100),
         "external_run_id": body.string("externalRunId", max_length=255),
         "correlation_id": body.string("correlationId", max_length=255),
+        "parent_run_id": body.string("parentRunId"),
         "metadata": body.mapping("metadata"),
     }
     events = [_event_fields(entry, run_required=False) for entry in body.objects("events")]

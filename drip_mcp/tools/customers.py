@@ -52,6 +52,7 @@ class CreateCustomerInput(ToolInput):
     onchain_address: Annotated[
         str | None, Field(pattern=r"^0x[a-fA-F0-9]{40}$", description="The customer's wallet address.")
     ] = None
+    is_internal: bool | None = Field(default=None, description="An internal customer (your own usage); default false.")
     metadata: Metadata = None
     idempotency_key: IdempotencyKey = None
 
@@ -68,6 +69,7 @@ async def create_customer(ctx: ToolContext, inp: CreateCustomerInput) -> CreateC
     reply = await ctx.client.create_customer(
         external_customer_id=inp.external_customer_id,
         onchain_address=inp.onchain_address,
+        is_internal=inp.is_internal,
         metadata=ctx.clean_metadata(inp.metadata),
         idempotency_key=inp.idempotency_key,
     )

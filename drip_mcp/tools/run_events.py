@@ -13,9 +13,12 @@ from pydantic import AliasChoices, ConfigDict, Field
 from drip_mcp.tools.base import CostUnits, EventQuantity, Metadata, ToolInput
 from drip_mcp.tools.context import ToolContext
 
-__all__ = ["BATCH_LIMIT", "EventType", "RunEvent", "RunId", "wire_event"]
+__all__ = ["BATCH_LIMIT", "EventType", "LinkId", "RunEvent", "RunId", "wire_event"]
 
 RunId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$", description="Run id.")]
+LinkId = Annotated[str | None, Field(max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$")]
+"""An optional linking id (parent run or event, correlation, span); the pattern makes it non-empty. No
+description and no minLength, to keep the core tools/list short."""
 EventType = Annotated[str, Field(min_length=1, max_length=100, description="What happened, e.g. 'llm_call'.")]
 BATCH_LIMIT = 500
 
@@ -39,6 +42,9 @@ class RunEvent(ToolInput):
         "idempotency_key", "idempotencyKey"
     )
     run_id: RunId | None = _alias("run_id", "runId")
+    correlation_id: LinkId = _alias("correlation_id", "correlationId")
+    parent_event_id: LinkId = _alias("parent_event_id", "parentEventId")
+    span_id: LinkId = _alias("span_id", "spanId")
 
 
 def wire_event(ctx: ToolContext, event: RunEvent, path: str) -> dict[str, Any]:
@@ -54,5 +60,8 @@ def wire_event(ctx: ToolContext, event: RunEvent, path: str) -> dict[str, Any]:
         "metadata": ctx.clean_metadata(metadata, path=f"{path}.metadata"),
         "idempotencyKey": event.idempotency_key,
         "runId": event.run_id,
+        "correlationId": event.correlation_id,
+        "parentEventId": event.parent_event_id,
+        "spanId": event.span_id,
     }
     return {k: v for k, v in fields.items() if v is not None}

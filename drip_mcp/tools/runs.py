@@ -27,7 +27,7 @@ from drip_mcp.tools.base import (
     ToolSpec,
 )
 from drip_mcp.tools.context import ToolContext
-from drip_mcp.tools.run_events import BATCH_LIMIT, EventType, RunEvent, RunId, wire_event
+from drip_mcp.tools.run_events import BATCH_LIMIT, EventType, LinkId, RunEvent, RunId, wire_event
 
 TerminalStatus = Literal["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"]
 WorkflowRef = Annotated[
@@ -53,6 +53,7 @@ class RecordRunInput(ToolInput):
         str | None, Field(max_length=255, description="Your own run id; a second run with it is refused.")
     ] = None
     correlation_id: Annotated[str | None, Field(max_length=255)] = None
+    parent_run_id: LinkId = None
     metadata: Metadata = None
     idempotency_key: IdempotencyKey = None
 
@@ -97,6 +98,7 @@ async def record_run(ctx: ToolContext, inp: RecordRunInput) -> RecordRunOutput:
             error_code=inp.error_code,
             external_run_id=external_run_id,
             correlation_id=inp.correlation_id,
+            parent_run_id=inp.parent_run_id,
             metadata=ctx.clean_metadata(inp.metadata),
             idempotency_key=key,
             durable=ctx.durable,
@@ -148,6 +150,7 @@ class StartRunInput(ToolInput):
     workflow: WorkflowRef
     external_run_id: Annotated[str | None, Field(max_length=255)] = None
     correlation_id: Annotated[str | None, Field(max_length=255)] = None
+    parent_run_id: LinkId = None
     metadata: Metadata = None
     idempotency_key: IdempotencyKey = None
 
@@ -184,6 +187,7 @@ async def start_run(ctx: ToolContext, inp: StartRunInput) -> StartRunOutput:
             workflow_id=workflow_id,
             external_run_id=external_run_id,
             correlation_id=inp.correlation_id,
+            parent_run_id=inp.parent_run_id,
             metadata=metadata,
             idempotency_key=key,
         )
@@ -216,6 +220,9 @@ class EmitEventInput(ToolInput):
     units: Annotated[str | None, Field(max_length=50)] = None
     description: Annotated[str | None, Field(max_length=500)] = None
     cost_units: CostUnits = None
+    correlation_id: LinkId = None
+    parent_event_id: LinkId = None
+    span_id: LinkId = None
     metadata: Metadata = None
     idempotency_key: IdempotencyKey = None
 
@@ -236,6 +243,9 @@ async def emit_event(ctx: ToolContext, inp: EmitEventInput) -> EmitEventOutput:
             units=inp.units,
             description=inp.description,
             cost_units=inp.cost_units,
+            correlation_id=inp.correlation_id,
+            parent_event_id=inp.parent_event_id,
+            span_id=inp.span_id,
             metadata=ctx.clean_metadata(inp.metadata),
             idempotency_key=inp.idempotency_key,
             durable=ctx.durable,

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import anyio
-from pydantic import Field
+from pydantic import AfterValidator, Field, model_validator
 
 from drip_mcp.api.models import CostEstimate, Money
 from drip_mcp.api.outbox import Queued
@@ -43,13 +43,31 @@ PROGRESS_UPDATES = 20  # at most ~20 progress notifications per batch (one per 5
 
 
 class TrackUsageInput(ToolInput):
-    customer_id: CustomerId
+    # Not `CustomerId`: its description would be listed a second time inside the nullable schema.
+    customer_id: Annotated[
+        str | None,
+        Field(max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$", description="customer_id or external_customer_id."),
+    ] = None
+    external_customer_id: Annotated[
+        str | None, Field(min_length=1, max_length=255, description="Your own id; created if unknown.")
+    ] = None
     meter: Meter
-    quantity: Quantity = Field(description="How much was used, in the meter's unit. Must be > 0.")
+    quantity: Quantity = Field(description="How much was used, in the meter's unit.")
     units: Units = None
     description: Description = None
     metadata: Metadata = None
     idempotency_key: IdempotencyKey = None
+
+    @model_validator(mode="after")
+    def _one_customer(self) -> TrackUsageInput:
+        if (self.customer_id is None) == (self.external_customer_id is None):
+            raise ValueError("give exactly one of customer_id or external_customer_id")
+        return self
+
+    @property
+    def customer(self) -> str:
+        """The customer as given (Drip id or your own id), for the session ledger."""
+        return self.customer_id or self.external_customer_id or ""
 
 
 class TrackUsageOutput(MutationResult):
@@ -58,7 +76,8 @@ class TrackUsageOutput(MutationResult):
         "delivered once (do not retry)."
     )
     usage_event_id: str | None = Field(default=None, description="Drip's id for the usage event (None if queued).")
-    customer_id: str
+    customer_id: str | None = Field(default=None, description="Drip's customer id (None if queued by external id).")
+    external_customer_id: str | None = None
     meter: str
     quantity: Decimal
 
@@ -68,6 +87,7 @@ async def track_usage(ctx: ToolContext, inp: TrackUsageInput) -> TrackUsageOutpu
     try:
         reply = await ctx.client.track_usage(
             customer_id=inp.customer_id,
+            external_customer_id=inp.external_customer_id,
             meter=inp.meter,
             quantity=inp.quantity,
             units=inp.units,
@@ -80,6 +100,7 @@ async def track_usage(ctx: ToolContext, inp: TrackUsageInput) -> TrackUsageOutpu
         return TrackUsageOutput(
             status="queued",
             customer_id=inp.customer_id,
+            external_customer_id=inp.external_customer_id,
             meter=inp.meter,
             quantity=inp.quantity,
             idempotency_key=queued.idempotency_key,
@@ -141,6 +162,7 @@ async def track_usage_batch(ctx: ToolContext, inp: TrackUsageBatchInput) -> Trac
             try:
                 reply = await ctx.client.track_usage(
                     customer_id=event.customer_id,
+                    external_customer_id=event.external_customer_id,
                     meter=event.meter,
                     quantity=event.quantity,
                     units=event.units,
@@ -246,8 +268,42 @@ class EstimateItem(ToolInput):
     ] = None
 
 
+UnitPrice = Annotated[Decimal, Field(ge=0, le=MAX_UNIT_PRICE, allow_inf_nan=False)]
+
+
+class CustomPrice(ToolInput):
+    meter: Meter
+    unit_price: UnitPrice = Field(description="USD per unit.")
+
+
+def _no_repeated_meter(prices: list[CustomPrice] | None) -> list[CustomPrice] | None:
+    meters = [p.meter for p in prices or []]
+    repeated = sorted({m for m in meters if meters.count(m) > 1})
+    if repeated:
+        raise ValueError(f"meter(s) {repeated} priced more than once")
+    return prices
+
+
+CustomPricing = Annotated[
+    list[CustomPrice] | None,
+    Field(max_length=100, description="Per-meter unit prices that beat the pricing plans'."),
+    AfterValidator(_no_repeated_meter),
+]
+DefaultUnitPrice = Annotated[UnitPrice | None, Field(description="USD per unit for meters with no pricing plan.")]
+
+
+def _price_fields(default_unit_price: Decimal | None, custom_pricing: list[CustomPrice] | None) -> dict[str, Any]:
+    """Drip's wire shape: prices as strings, ``customPricing`` a ``{usageType: price}`` map."""
+    return {
+        "default_unit_price": None if default_unit_price is None else str(default_unit_price),
+        "custom_pricing": None if custom_pricing is None else {p.meter: str(p.unit_price) for p in custom_pricing},
+    }
+
+
 class EstimateCostInput(ToolInput):
     items: list[EstimateItem] = Field(min_length=1, max_length=100, description="Meters and quantities to price.")
+    default_unit_price: DefaultUnitPrice = None
+    custom_pricing: CustomPricing = None
 
 
 class EstimateLine(ToolOutput):
@@ -287,7 +343,8 @@ async def estimate_cost(ctx: ToolContext, inp: EstimateCostInput) -> EstimateOut
     items = [
         {"usage_type": i.meter, "quantity": i.quantity, "unit_price_override": i.unit_price_override} for i in inp.items
     ]
-    return _estimate_output(await ctx.client.estimate_hypothetical(items=items))
+    prices = _price_fields(inp.default_unit_price, inp.custom_pricing)
+    return _estimate_output(await ctx.client.estimate_hypothetical(items=items, **prices))
 
 
 class EstimateFromUsageInput(ToolInput):
@@ -295,6 +352,11 @@ class EstimateFromUsageInput(ToolInput):
     period_end: datetime = Field(description="End of the period, ISO 8601.")
     customer_id: CustomerId | None = None
     meters: list[Meter] | None = Field(default=None, max_length=50, description="Only these meters.")
+    default_unit_price: DefaultUnitPrice = None
+    include_charged_events: bool | None = Field(
+        default=None, description="False: leave out usage that was charged. Drip's default is true."
+    )
+    custom_pricing: CustomPricing = None
 
 
 async def estimate_from_usage(ctx: ToolContext, inp: EstimateFromUsageInput) -> EstimateOutput:
@@ -305,6 +367,8 @@ async def estimate_from_usage(ctx: ToolContext, inp: EstimateFromUsageInput) -> 
         period_end=inp.period_end.isoformat(),
         customer_id=inp.customer_id,
         usage_types=inp.meters,
+        include_charged_events=inp.include_charged_events,
+        **_price_fields(inp.default_unit_price, inp.custom_pricing),
     )
     return _estimate_output(est)
 
@@ -312,7 +376,8 @@ async def estimate_from_usage(ctx: ToolContext, inp: EstimateFromUsageInput) -> 
 def _track_ledger(inp: TrackUsageInput, out: TrackUsageOutput | None, error: DripError | None) -> list[LedgerEntry]:
     key = out.idempotency_key if out is not None else (error.idempotency_key if error else None)
     outcome = out.status if out is not None else "failed"
-    return [LedgerEntry("usage", inp.customer_id, inp.meter, inp.quantity, None, key, outcome)]
+    customer = out.customer_id if out is not None and out.customer_id else inp.customer
+    return [LedgerEntry("usage", customer, inp.meter, inp.quantity, None, key, outcome)]
 
 
 def _batch_ledger(
@@ -324,7 +389,7 @@ def _batch_ledger(
     return [
         LedgerEntry(
             "usage",
-            inp.events[item.index].customer_id,
+            inp.events[item.index].customer,
             inp.events[item.index].meter,
             inp.events[item.index].quantity,
             None,

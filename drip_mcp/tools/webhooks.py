@@ -15,9 +15,9 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_serializer
 
 from drip_mcp.api.models import Webhook
 from drip_mcp.api.wire import new_idempotency_key
@@ -25,9 +25,18 @@ from drip_mcp.errors import NotFoundError
 from drip_mcp.keys import KeyType
 from drip_mcp.masking import mask_key
 from drip_mcp.paths import ensure_private_dir
-from drip_mcp.tools.base import IdempotencyKey, MutationResult, ToolInput, ToolOutput, ToolSpec, from_wire
+from drip_mcp.tools.base import (
+    CustomerId,
+    IdempotencyKey,
+    Meter,
+    MutationResult,
+    ToolInput,
+    ToolOutput,
+    ToolSpec,
+    from_wire,
+)
 from drip_mcp.tools.context import ToolContext
-from drip_mcp.tools.declare import operation
+from drip_mcp.tools.declare import operation, snake_keys
 
 _SAFE_FILE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 WebhookId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]  # also a file name
@@ -38,6 +47,22 @@ RevealSecret = Annotated[
         "it is only written to a user-only file whose path is returned."
     ),
 ]
+
+
+class WebhookFilters(ToolInput):
+    """Deliver only events that match every filter given (Drip's ``filters``)."""
+
+    usage_types: list[Meter] | None = Field(default=None, max_length=100)
+    customer_ids: list[CustomerId] | None = Field(default=None, max_length=100)
+    severities: list[Literal["low", "medium", "high", "critical"]] | None = Field(default=None, max_length=4)
+
+    def wire(self) -> dict[str, Any]:
+        """Drip's shape: ``{usageTypes, customerIds, severities}``, unset filters left out."""
+        fields = {"usageTypes": self.usage_types, "customerIds": self.customer_ids, "severities": self.severities}
+        return {k: v for k, v in fields.items() if v is not None}
+
+
+Filters = Annotated[WebhookFilters | None, Field(description="Only matching events are delivered.")]
 
 
 def mask_secret(secret: str) -> str:
@@ -70,13 +95,14 @@ class WebhookInfo(ToolOutput):
     url: str
     events: list[str]
     description: str | None = None
+    filters: dict[str, Any] | None = None
     is_active: bool = True
     health_status: str | None = None
     created_at: str | None = None
 
 
 def _info(w: Webhook) -> WebhookInfo:
-    return from_wire(WebhookInfo, w)
+    return from_wire(WebhookInfo, w, filters=snake_keys(w.filters))
 
 
 class SecretFields(MutationResult):
@@ -103,6 +129,7 @@ class CreateWebhookInput(ToolInput):
         min_length=1, max_length=100, description="Event types, e.g. ['charge.succeeded'], or ['*'] for all."
     )
     description: Annotated[str | None, Field(max_length=500)] = None
+    filters: Filters = None
     reveal_secret: RevealSecret = False
     idempotency_key: IdempotencyKey = None
 
@@ -113,7 +140,11 @@ class CreateWebhookOutput(SecretFields):
 
 async def create_webhook(ctx: ToolContext, inp: CreateWebhookInput) -> CreateWebhookOutput:
     reply, secret = await ctx.client.create_webhook_with_secret(
-        url=inp.url, events=inp.events, description=inp.description, idempotency_key=inp.idempotency_key
+        url=inp.url,
+        events=inp.events,
+        description=inp.description,
+        filters=inp.filters.wire() if inp.filters else None,
+        idempotency_key=inp.idempotency_key,
     )
     return CreateWebhookOutput(
         webhook=_info(reply.data),
@@ -233,7 +264,12 @@ class UpdateWebhookInput(ToolInput):
     )
     description: Annotated[str | None, Field(max_length=500)] = None
     is_active: bool | None = Field(default=None, description="false pauses deliveries.")
+    filters: Filters = None
     idempotency_key: IdempotencyKey = None
+
+    @field_serializer("filters")
+    def _filters(self, filters: WebhookFilters | None) -> dict[str, Any] | None:
+        return None if filters is None else filters.wire()
 
 
 class DeliveriesInput(ToolInput):
@@ -344,7 +380,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
     operation(
         "drip_update_webhook",
         "Update webhook",
-        "Change a webhook's url, events, description, or pause it (is_active: false)." + _NEEDS_SK,
+        "Change a webhook's url, events, description or filters, or pause it (is_active: false)." + _NEEDS_SK,
         toolset="webhooks",
         endpoint="update_webhook",
         input_model=UpdateWebhookInput,

@@ -401,7 +401,7 @@ async def test_calls_are_queued_while_drip_is_down_and_delivered_exactly_once_wh
     assert charge.is_error
     assert result_payload(charge)["error"]["code"] == "NETWORK_ERROR"  # money is never queued
     assert pending_while_down == 45
-    assert sorted(landed_usage) == sorted(k for k in queued_keys if k.startswith("track_"))
+    assert sorted(landed_usage) == sorted(k for k in queued_keys if k.startswith(("track_", "bat_")))
     assert len(landed_usage) == 35
     assert len(run_events) == 10
     assert all(wire.delivered[k] == 1 for k in queued_keys)

@@ -188,3 +188,14 @@ async def test_spending_cap_limit_must_be_a_positive_number(hs: Harness, limit: 
     args = {"customer_id": "cus_x", "cap_type": "DAILY_CHARGE_LIMIT", "limit_value": limit}
     await hs.op_error("drip_set_customer_spending_cap", args, "VALIDATION_ERROR")
     assert hs.sent == []
+
+
+async def test_create_customer_is_internal_reaches_drip_and_is_stored(h: Harness) -> None:
+    out = await h.ok("drip_create_customer", {"external_customer_id": "staff-1", "is_internal": True})
+    [sent] = h.sent_to("POST", "/v1/customers")
+    assert sent.body["isInternal"] is True
+    assert out["customer"]["is_internal"] is True
+    read = await h.ok("drip_get_customer", {"customer_id": out["customer"]["id"]})
+    assert read["is_internal"] is True
+    await h.ok("drip_create_customer", {"external_customer_id": "user-2"})
+    assert "isInternal" not in h.sent_to("POST", "/v1/customers")[-1].body  # Drip's default (false) applies

@@ -311,3 +311,80 @@ async def test_moved_run_reads_work_on_both_surfaces(hs: Harness) -> None:
     assert (run["status"], run["event_count"]) == ("COMPLETED", 1)
     assert [e["event_type"] for e in timeline["events"]] == ["llm_call"]
     assert "moved_agent" in [w["slug"] for w in workflows["workflows"]]
+
+
+def run_column(h: Harness, run_id: str, column: str) -> object:
+    """One column of a run row in the sandbox database (sync: called from async tests)."""
+    assert h.settings.sandbox_db is not None
+    with closing(sqlite3.connect(h.settings.sandbox_db)) as conn:
+        return conn.execute(f"SELECT {column} FROM runs WHERE id = ?", (run_id,)).fetchone()[0]  # noqa: S608
+
+
+def event_links(h: Harness, run_id: str) -> list[tuple[str, str | None, str | None]]:
+    """(event type, correlation id, parent event id) of a run's events, in order."""
+    assert h.settings.sandbox_db is not None
+    with closing(sqlite3.connect(h.settings.sandbox_db)) as conn:
+        rows = conn.execute(
+            "SELECT event_type, correlation_id, parent_event_id FROM run_events WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        ).fetchall()
+    return [tuple(row) for row in rows]
+
+
+async def test_start_run_and_record_run_send_parent_run_id_and_the_sandbox_stores_it(h: Harness) -> None:
+    customer_id = await h.new_customer()
+    parent = await h.new_run(customer_id)
+    child = await h.ok("drip_start_run", {"customer_id": customer_id, "workflow": "wf", "parent_run_id": parent})
+    [sent] = [s for s in h.sent_to("POST", "/v1/runs") if s.body.get("parentRunId")]
+    assert sent.body["parentRunId"] == parent
+    assert run_column(h, child["run_id"], "parent_run_id") == parent
+    recorded = await h.ok("drip_record_run", {"customer_id": customer_id, "workflow": "wf", "parent_run_id": parent})
+    [sent] = h.sent_to("POST", "/v1/runs/record")
+    assert sent.body["parentRunId"] == parent
+    assert run_column(h, recorded["run_id"], "parent_run_id") == parent
+
+
+async def test_emit_event_sends_correlation_parent_event_and_span_ids(h: Harness) -> None:
+    run_id = await h.new_run(await h.new_customer())
+    first = await h.ok("drip_emit_event", {"run_id": run_id, "event_type": "plan", "correlation_id": "trace-1"})
+    await h.ok(
+        "drip_emit_event",
+        {
+            "run_id": run_id,
+            "event_type": "llm_call",
+            "correlation_id": "trace-1",
+            "parent_event_id": first["event_id"],
+            "span_id": "span-2",
+        },
+    )
+    sent = h.sent_to("POST", "/v1/run-events")[-1].body
+    assert (sent["correlationId"], sent["parentEventId"], sent["spanId"]) == ("trace-1", first["event_id"], "span-2")
+    assert event_links(h, run_id) == [("plan", "trace-1", None), ("llm_call", "trace-1", first["event_id"])]
+
+
+async def test_emit_events_batch_and_record_run_send_event_links(h: Harness) -> None:
+    customer_id = await h.new_customer()
+    run_id = await h.new_run(customer_id)
+    links = {"correlation_id": "trace-9", "parent_event_id": "evt_root", "span_id": "span-9"}
+    await h.ok("drip_emit_events_batch", {"run_id": run_id, "events": [{"event_type": "step", **links}]})
+    [batch] = h.sent_to("POST", "/v1/run-events/batch")
+    [event] = batch.body["events"]
+    assert (event["correlationId"], event["parentEventId"], event["spanId"]) == ("trace-9", "evt_root", "span-9")
+    assert "metadata" not in event  # known keys, not folded into metadata
+    assert event_links(h, run_id) == [("step", "trace-9", "evt_root")]
+    recorded = await h.ok(
+        "drip_record_run",
+        {
+            "customer_id": customer_id,
+            "workflow": "wf",
+            "events": [{"eventType": "step", "spanId": "s1", "parentEventId": "evt_root"}],
+        },
+    )
+    [sent] = h.sent_to("POST", "/v1/runs/record")
+    assert sent.body["events"][0]["spanId"] == "s1"
+    assert event_links(h, recorded["run_id"]) == [("step", None, "evt_root")]
+
+
+async def test_a_link_id_that_is_not_id_like_is_a_validation_error(h: Harness) -> None:
+    run_id = await h.new_run(await h.new_customer())
+    await h.error("drip_emit_event", {"run_id": run_id, "event_type": "x", "span_id": "has space"}, "VALIDATION_ERROR")

@@ -168,3 +168,96 @@ async def test_estimate_from_usage_end_before_start_is_refused_before_sending(h:
     )
     assert error["details"][0]["path"] == "period_end"
     assert h.sent == []
+
+
+async def test_estimate_cost_custom_pricing_beats_the_plan_and_default_prices_unplanned_meters(h: Harness) -> None:
+    args = {
+        "items": [{"meter": "api_calls", "quantity": 1000}, {"meter": "gpu_seconds", "quantity": 10}],
+        "custom_pricing": [{"meter": "api_calls", "unit_price": "0.002"}],
+        "default_unit_price": 0.5,
+    }
+    out = await h.ok("drip_estimate_cost", args)
+    [sent] = h.sent_to("POST", "/v1/cost-estimate/hypothetical")
+    assert sent.body["customPricing"] == {"api_calls": "0.002"}
+    assert sent.body["defaultUnitPrice"] == "0.5"
+    lines = {line["meter"]: line for line in out["lines"]}
+    assert lines["api_calls"]["estimated_cost_usdc"] == "2.000000"  # the plan alone gives 1.000000
+    assert (lines["gpu_seconds"]["estimated_cost_usdc"], lines["gpu_seconds"]["has_pricing_plan"]) == (
+        "5.000000",
+        False,
+    )
+    assert out["estimated_total_usdc"] == "7.000000"
+
+
+async def test_estimate_cost_a_meter_priced_twice_is_refused_before_sending(h: Harness) -> None:
+    prices = [{"meter": "api_calls", "unit_price": 1}, {"meter": "api_calls", "unit_price": 2}]
+    args = {"items": [{"meter": "api_calls", "quantity": 1}], "custom_pricing": prices}
+    await h.error("drip_estimate_cost", args, "VALIDATION_ERROR")
+    assert h.sent == []
+
+
+async def test_estimate_from_usage_custom_pricing_default_price_and_charged_events(h: Harness) -> None:
+    customer_id = await h.new_customer()
+    await h.ok("drip_track_usage", {"customer_id": customer_id, "meter": "tokens", "quantity": 2000})
+    await h.ok("drip_track_usage", {"customer_id": customer_id, "meter": "gpu_seconds", "quantity": 4})
+    await h.ok("drip_charge", {"customer_id": customer_id, "meter": "api_calls", "quantity": 5})
+    period = {"period_start": "2020-01-01T00:00:00Z", "period_end": "2099-01-01T00:00:00Z", "customer_id": customer_id}
+    plain = await h.ok("drip_estimate_from_usage", period)
+    assert "includeChargedEvents" not in h.sent_to("POST", "/v1/cost-estimate/from-usage")[0].body
+    assert sorted(line["meter"] for line in plain["lines"]) == ["api_calls", "gpu_seconds", "tokens"]
+    out = await h.ok(
+        "drip_estimate_from_usage",
+        {
+            **period,
+            "include_charged_events": False,
+            "default_unit_price": "0.25",
+            "custom_pricing": [{"meter": "tokens", "unit_price": 0.001}],
+        },
+    )
+    sent = h.sent_to("POST", "/v1/cost-estimate/from-usage")[-1].body
+    assert (sent["includeChargedEvents"], sent["defaultUnitPrice"], sent["customPricing"]) == (
+        False,
+        "0.25",
+        {"tokens": "0.001"},
+    )
+    lines = {line["meter"]: line["estimated_cost_usdc"] for line in out["lines"]}
+    assert lines == {"tokens": "2.000000", "gpu_seconds": "1.000000"}  # the charged api_calls are left out
+
+
+async def test_track_usage_by_external_customer_id_reaches_drip_and_records_for_that_customer(h: Harness) -> None:
+    customer_id = await h.new_customer("ext-user-7")
+    out = await h.ok("drip_track_usage", {"external_customer_id": "ext-user-7", "meter": "tokens", "quantity": 3})
+    [sent] = h.sent_to("POST", "/v1/usage/internal")
+    assert sent.body["externalCustomerId"] == "ext-user-7"
+    assert "customerId" not in sent.body
+    assert (out["status"], out["customer_id"]) == ("recorded", customer_id)
+    assert h.store.count_usage_events(customer_id, kind="internal") == 1
+    summary = await h.ok("drip_session_summary", {})
+    assert [e["customer_id"] for e in summary["entries"]] == [customer_id]
+
+
+@pytest.mark.parametrize(
+    "who", [{}, {"customer_id": "cus_x", "external_customer_id": "user-x"}], ids=["neither", "both"]
+)
+async def test_track_usage_needs_exactly_one_customer_reference(h: Harness, who: dict[str, str]) -> None:
+    error = await h.error("drip_track_usage", {**who, "meter": "tokens", "quantity": 1}, "VALIDATION_ERROR")
+    assert "customer_id or external_customer_id" in error["message"]
+    assert h.sent == []
+
+
+async def test_track_usage_batch_mixes_customer_ids_and_external_customer_ids(h: Harness) -> None:
+    customer_id = await h.new_customer("ext-batch")
+    events = [
+        {"customer_id": customer_id, "meter": "tokens", "quantity": 1},
+        {"external_customer_id": "ext-batch", "meter": "tokens", "quantity": 2},
+    ]
+    out = await h.ok("drip_track_usage_batch", {"events": events})
+    assert out["recorded"] == 2
+    assert sorted(s.body.get("externalCustomerId", "-") for s in h.sent_to("POST", "/v1/usage/internal")) == [
+        "-",
+        "ext-batch",
+    ]
+    assert h.store.count_usage_events(customer_id, kind="internal") == 2
+    bad = [{"customer_id": customer_id, "external_customer_id": "ext-batch", "meter": "tokens", "quantity": 1}]
+    error = await h.error("drip_track_usage_batch", {"events": bad}, "VALIDATION_ERROR")
+    assert "customer_id or external_customer_id" in error["message"]

@@ -169,3 +169,37 @@ async def test_webhook_admin_with_a_public_key_is_refused_with_nothing_sent(
     async with open_harness(tmp_path, api_key=PK, surface=surface) as h:
         await h.op_error(name, args, "PUBLIC_KEY_NOT_ALLOWED")
         assert h.sent == []
+
+
+async def test_create_webhook_filters_reach_drip_come_back_and_select_deliveries(h: Harness) -> None:
+    wanted, other = await h.new_customer("filter-a"), await h.new_customer("filter-b")
+    filters = {"customer_ids": [wanted], "usage_types": ["api_calls"], "severities": ["high", "critical"]}
+    out = await h.ok("drip_create_webhook", {"url": WEBHOOK_URL, "events": ["charge.succeeded"], "filters": filters})
+    [sent] = h.sent_to("POST", "/v1/webhooks")
+    assert sent.body["filters"] == {
+        "usageTypes": ["api_calls"],
+        "customerIds": [wanted],
+        "severities": ["high", "critical"],
+    }
+    assert out["webhook"]["filters"] == filters
+    webhook_id = out["webhook"]["id"]
+    assert (await h.ok("drip_get_webhook", {"webhook_id": webhook_id}))["filters"] == filters
+    for customer_id in (wanted, other):
+        await h.ok("drip_charge", {"customer_id": customer_id, "meter": "api_calls", "quantity": 1})
+    deliveries = h.store.webhook_deliveries(webhook_id, limit=10)
+    assert [json.loads(d["payload"])["data"]["customerId"] for d in deliveries] == [wanted]
+
+
+async def test_update_webhook_sets_filters(hs: Harness) -> None:
+    webhook_id = (await hs.new_webhook())["webhook"]["id"]
+    out = await hs.op_ok("drip_update_webhook", {"webhook_id": webhook_id, "filters": {"usage_types": ["tokens"]}})
+    assert hs.sent_to("PATCH", f"/v1/webhooks/{webhook_id}")[-1].body["filters"] == {"usageTypes": ["tokens"]}
+    assert out["filters"] == {"usage_types": ["tokens"]}
+    got = await hs.op_ok("drip_get_webhook", {"webhook_id": webhook_id})
+    assert got["filters"] == {"usage_types": ["tokens"]}
+
+
+async def test_webhook_filters_refuse_an_unknown_severity_before_sending(h: Harness) -> None:
+    args = {"url": WEBHOOK_URL, "events": ["*"], "filters": {"severities": ["urgent"]}}
+    await h.error("drip_create_webhook", args, "VALIDATION_ERROR")
+    assert h.sent_to("POST", "/v1/webhooks") == []
