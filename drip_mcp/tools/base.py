@@ -40,6 +40,7 @@ from drip_mcp.tools.context import ToolContext
 
 __all__ = [
     "BATCH_ID_PATTERN",
+    "NEEDS_SECRET_KEY",
     "QUANTITY_LIMIT",
     "BatchId",
     "CostUnits",
@@ -58,6 +59,7 @@ __all__ = [
     "batch_event_key",
     "from_wire",
     "new_batch_id",
+    "spec_factory",
 ]
 
 
@@ -231,6 +233,7 @@ IdempotencyKey = Annotated[
         description="Omit at first; to retry this write, pass the idempotency_key it returned.",
     ),
 ]
+NEEDS_SECRET_KEY = " Needs a secret (sk_) key."  # noqa: S105 - a sentence, not a credential
 BATCH_ID_PATTERN = r"^bat_[0-9a-f]{24}$"
 BatchId = Annotated[str, Field(pattern=BATCH_ID_PATTERN, description="The batch_id a batch tool returned.")]
 
@@ -279,6 +282,11 @@ class ToolSpec(Generic[InT, OutT]):
     # Listed on the default ``core`` surface (every operation is listed on ``full``).
     core: bool = False
 
+    def __post_init__(self) -> None:
+        # One place says why a pk_ key cannot have it: the model reads it in every secret tool's description.
+        if self.scope is KeyType.SECRET and not self.description.endswith(NEEDS_SECRET_KEY):
+            object.__setattr__(self, "description", self.description + NEEDS_SECRET_KEY)
+
     def build_input_schema(self) -> dict[str, Any]:
         """The input schema, from the input model (the only source), made portable for every client.
 
@@ -324,3 +332,25 @@ class ToolSpec(Generic[InT, OutT]):
             input_schema=self.input_schema,
             annotations=self.annotations,
         )
+
+
+def spec_factory(toolset: str, scope: KeyType = KeyType.PUBLIC) -> Callable[..., ToolSpec[Any, Any]]:
+    """``spec(name, title, description, handler, input_model, output_model, **flags)`` for one toolset's
+    hand-written tools (the pass-through ones use `drip_mcp.tools.declare.operation`)."""
+
+    def spec(
+        name: str, title: str, description: str, handler: Any, inp: Any, out: Any, **kw: Any
+    ) -> ToolSpec[Any, Any]:
+        return ToolSpec(
+            name=name,
+            title=title,
+            description=description,
+            toolset=toolset,
+            scope=scope,
+            input_model=inp,
+            output_model=out,
+            handler=handler,
+            **kw,
+        )
+
+    return spec

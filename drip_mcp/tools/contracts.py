@@ -16,7 +16,6 @@ from drip_mcp.tools.declare import WireResult, operation
 
 __all__ = ["TOOLS"]
 
-_NEEDS_SK = " Needs a secret (sk_) key."
 
 ContractId = Annotated[
     str,
@@ -101,9 +100,7 @@ class RemoveOverrideInput(ContractRef):
 
 
 def _op(name: str, title: str, description: str, **kw: Any) -> ToolSpec[Any, WireResult]:
-    return operation(
-        name, title, description + _NEEDS_SK, toolset="contracts", endpoint=name.removeprefix("drip_"), **kw
-    )
+    return operation(name, title, description, toolset="contracts", endpoint=name.removeprefix("drip_"), **kw)
 
 
 TOOLS: tuple[ToolSpec[Any, Any], ...] = (

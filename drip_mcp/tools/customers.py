@@ -174,8 +174,6 @@ class SpendingCapRef(ToolInput):
     )
 
 
-_NEEDS_SK = " Needs a secret (sk_) key."
-
 TOOLS: tuple[ToolSpec[Any, Any], ...] = (
     ToolSpec(
         name="drip_get_or_create_customer",
@@ -251,7 +249,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
     operation(
         "drip_provision_customer",
         "Provision customer",
-        "Deploy the customer's on-chain smart account (safe to repeat: already_deployed). No charge." + _NEEDS_SK,
+        "Deploy the customer's on-chain smart account (safe to repeat: already_deployed). No charge.",
         toolset="customers",
         endpoint="provision_customer",
         input_model=CustomerWrite,
@@ -261,7 +259,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
     operation(
         "drip_sync_customer_balance",
         "Sync customer balance",
-        "Refresh a customer's cached balance from chain; returns the previous and new balance. No charge." + _NEEDS_SK,
+        "Refresh a customer's cached balance from chain; returns the previous and new balance. No charge.",
         toolset="customers",
         endpoint="sync_customer_balance",
         input_model=CustomerWrite,

@@ -27,7 +27,6 @@ from drip_mcp.tools.declare import WireResult, operation, snake_keys
 
 __all__ = ["TOOLS"]
 
-_NEEDS_SK = " Needs a secret (sk_) key."
 _ID = r"^[A-Za-z0-9_.:-]+$"
 
 PlanId = Annotated[
@@ -172,14 +171,14 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
     _op(
         "drip_create_entitlement_plan",
         "Create entitlement plan",
-        "Create a plan of feature limits; add limits with drip_add_entitlement_rule." + _NEEDS_SK,
+        "Create a plan of feature limits; add limits with drip_add_entitlement_rule.",
         input_model=CreatePlanInput,
     ),
     dataclasses.replace(
         _op(
             "drip_list_entitlement_plans",
             "List entitlement plans",
-            "List entitlement plans (deleted ones show is_active false). Read-only." + _NEEDS_SK,
+            "List entitlement plans (deleted ones show is_active false). Read-only.",
             input_model=ListPlansInput,
         ),
         handler=list_entitlement_plans,
@@ -187,59 +186,59 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
     _op(
         "drip_get_entitlement_plan",
         "Get entitlement plan",
-        "Get an entitlement plan with its rules. Read-only." + _NEEDS_SK,
+        "Get an entitlement plan with its rules. Read-only.",
         input_model=PlanRef,
     ),
     _op(
         "drip_update_entitlement_plan",
         "Update entitlement plan",
-        "Rename a plan, change its description, or make it the default plan." + _NEEDS_SK,
+        "Rename a plan, change its description, or make it the default plan.",
         input_model=UpdatePlanInput,
         idempotent=True,
     ),
     _op(
         "drip_delete_entitlement_plan",
         "Delete entitlement plan",
-        "Deactivate a plan: it stops gating its customers (they become ungated)." + _NEEDS_SK,
+        "Deactivate a plan: it stops gating its customers (they become ungated).",
         input_model=PlanRef,
         destructive=True,
     ),
     _op(
         "drip_add_entitlement_rule",
         "Add entitlement rule",
-        "Add a feature limit to a plan: a COUNT or USDC AMOUNT allowed per DAILY or MONTHLY period." + _NEEDS_SK,
+        "Add a feature limit to a plan: a COUNT or USDC AMOUNT allowed per DAILY or MONTHLY period.",
         input_model=AddRuleInput,
     ),
     _op(
         "drip_list_entitlement_rules",
         "List entitlement rules",
-        "List a plan's feature limits. Read-only." + _NEEDS_SK,
+        "List a plan's feature limits. Read-only.",
         input_model=PlanRef,
     ),
     _op(
         "drip_update_entitlement_rule",
         "Update entitlement rule",
-        "Change a feature limit's type, period, value or unlimited flag." + _NEEDS_SK,
+        "Change a feature limit's type, period, value or unlimited flag.",
         input_model=UpdateRuleInput,
         idempotent=True,
     ),
     _op(
         "drip_delete_entitlement_rule",
         "Delete entitlement rule",
-        "Remove a feature limit from its plan; the plan then denies that feature. Cannot be undone." + _NEEDS_SK,
+        "Remove a feature limit from its plan; the plan then denies that feature. Cannot be undone.",
         input_model=RuleRef,
         destructive=True,
     ),
     _op(
         "drip_assign_customer_entitlement",
         "Assign customer entitlement",
-        "Put a customer on a plan, replacing any earlier plan and overrides." + _NEEDS_SK,
+        "Put a customer on a plan, replacing any earlier plan and overrides.",
         input_model=AssignInput,
     ),
     _op(
         "drip_get_customer_entitlement",
         "Get customer entitlement",
-        "A customer's effective plan, rules, overrides and usage this period. Read-only." + _NEEDS_SK,
+        "A customer's effective plan, rules, overrides and usage this period. Read-only.",
         input_model=CustomerRef,
     ),
 )

@@ -15,7 +15,6 @@ from drip_mcp.api.models import EndRunResult, RunDetails, RunStatus
 from drip_mcp.api.outbox import Queued
 from drip_mcp.api.wire import new_idempotency_key
 from drip_mcp.errors import ConflictError, InvalidInputError
-from drip_mcp.keys import KeyType
 from drip_mcp.tools.base import (
     CostUnits,
     CustomerId,
@@ -25,6 +24,7 @@ from drip_mcp.tools.base import (
     MutationResult,
     ToolInput,
     ToolSpec,
+    spec_factory,
 )
 from drip_mcp.tools.context import ToolContext
 from drip_mcp.tools.run_events import BATCH_LIMIT, EventType, LinkId, RunEvent, RunId, wire_event
@@ -380,18 +380,7 @@ async def end_run(ctx: ToolContext, inp: EndRunInput) -> EndRunOutput:
 _LEDGER = " Execution ledger only: no money moves."
 
 
-def _spec(name: str, title: str, description: str, handler: Any, inp: Any, out: Any, **kw: Any) -> ToolSpec[Any, Any]:
-    return ToolSpec(
-        name=name,
-        title=title,
-        description=description,
-        toolset="runs",
-        scope=KeyType.PUBLIC,
-        input_model=inp,
-        output_model=out,
-        handler=handler,
-        **kw,
-    )
+_spec = spec_factory("runs")
 
 
 _WRITE = {"read_only": False, "destructive": False, "idempotent": False}

@@ -34,6 +34,7 @@ from drip_mcp.tools.base import (
     ToolOutput,
     ToolSpec,
     from_wire,
+    spec_factory,
 )
 from drip_mcp.tools.context import ToolContext
 from drip_mcp.tools.declare import operation, snake_keys
@@ -289,21 +290,9 @@ class RetryDeliveryInput(DeliveryRef):
     idempotency_key: IdempotencyKey = None
 
 
-def _spec(name: str, title: str, description: str, handler: Any, inp: Any, out: Any, **kw: Any) -> ToolSpec[Any, Any]:
-    return ToolSpec(
-        name=name,
-        title=title,
-        description=description + " Needs a secret (sk_) key.",
-        toolset="webhooks",
-        scope=KeyType.SECRET,
-        input_model=inp,
-        output_model=out,
-        handler=handler,
-        **kw,
-    )
+_spec = spec_factory("webhooks", KeyType.SECRET)
 
 
-_NEEDS_SK = " Needs a secret (sk_) key."
 _SIGNING_NOTE = (
     " The new whsec_ signing secret is returned masked and saved to a user-only file (secret_file); set "
     "reveal_secret: true only if the user needs it in this conversation."
@@ -380,7 +369,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
     operation(
         "drip_update_webhook",
         "Update webhook",
-        "Change a webhook's url, events, description or filters, or pause it (is_active: false)." + _NEEDS_SK,
+        "Change a webhook's url, events, description or filters, or pause it (is_active: false).",
         toolset="webhooks",
         endpoint="update_webhook",
         input_model=UpdateWebhookInput,
@@ -390,7 +379,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
     operation(
         "drip_list_webhook_deliveries",
         "List webhook deliveries",
-        "List a webhook's deliveries, newest first: event, status, attempts, response code. Read-only." + _NEEDS_SK,
+        "List a webhook's deliveries, newest first: event, status, attempts, response code. Read-only.",
         toolset="webhooks",
         endpoint="list_webhook_deliveries",
         input_model=DeliveriesInput,
@@ -398,7 +387,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
     operation(
         "drip_get_webhook_delivery",
         "Get webhook delivery",
-        "Get one delivery with the payload that was sent. Read-only." + _NEEDS_SK,
+        "Get one delivery with the payload that was sent. Read-only.",
         toolset="webhooks",
         endpoint="get_webhook_delivery",
         input_model=DeliveryRef,
@@ -406,7 +395,7 @@ TOOLS: tuple[ToolSpec[Any, Any], ...] = (
     operation(
         "drip_retry_webhook_delivery",
         "Retry webhook delivery",
-        "Send a delivered or failed delivery once more, now; returns it after the attempt." + _NEEDS_SK,
+        "Send a delivered or failed delivery once more, now; returns it after the attempt.",
         toolset="webhooks",
         endpoint="retry_webhook_delivery",
         input_model=RetryDeliveryInput,

@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from drip_mcp.api.models import RunStatus
-from drip_mcp.keys import KeyType
 from drip_mcp.tools.base import (
     CustomerId,
     IdempotencyKey,
@@ -20,6 +19,7 @@ from drip_mcp.tools.base import (
     ToolOutput,
     ToolSpec,
     from_wire,
+    spec_factory,
 )
 from drip_mcp.tools.context import ToolContext
 from drip_mcp.tools.declare import operation
@@ -172,18 +172,7 @@ class UpdateWorkflowInput(ToolInput):
     idempotency_key: IdempotencyKey = None
 
 
-def _spec(name: str, title: str, description: str, handler: Any, inp: Any, out: Any, **kw: Any) -> ToolSpec[Any, Any]:
-    return ToolSpec(
-        name=name,
-        title=title,
-        description=description,
-        toolset="runs",
-        scope=KeyType.PUBLIC,
-        input_model=inp,
-        output_model=out,
-        handler=handler,
-        **kw,
-    )
+_spec = spec_factory("runs")
 
 
 _READ: dict[str, Any] = {"read_only": True, "destructive": False, "idempotent": True}
