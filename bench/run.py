@@ -382,6 +382,13 @@ def run_sandbox_throughput(quick: bool) -> str:
     return f"$ python bench/sandbox_throughput.py --seconds {seconds}\n{out}"
 
 
+def run_surfaces() -> str:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, str(BENCH / "surfaces.py")]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=90, check=False)
+    return done.stdout.strip() if done.returncode == 0 else f"(exit {done.returncode}) {done.stderr.strip()[-500:]}"
+
+
 # --- report -------------------------------------------------------------------------------------
 
 
@@ -476,6 +483,10 @@ def report(bench: Bench, cfg: argparse.Namespace, sandbox: str, elapsed: float, 
         "",
         f"Stub CPU per request over the whole run: {bench_stub_cost(bench):.3f} ms "
         "(identical for all contestants; it is a separate process).",
+        "",
+        "### tools/list per surface (bench/surfaces.py)",
+        "",
+        run_surfaces(),
         "",
         "### bench/sandbox_throughput.py",
         "",
