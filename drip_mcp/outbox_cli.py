@@ -27,11 +27,12 @@ from typing import Any
 import anyio
 
 from drip_mcp.api.durable import Drainer
-from drip_mcp.api.outbox import Outbox, Status
+from drip_mcp.api.outbox import Outbox
 from drip_mcp.api.salvage import salvage
 from drip_mcp.runtime import open_client
 from drip_mcp.settings import Settings
 from drip_mcp.state import open_state
+from drip_mcp.state.base import Status
 
 __all__ = ["add_parser", "run"]
 

@@ -65,12 +65,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from drip_mcp.api.retrying import RetryPolicy, backoff_delay
 from drip_mcp.errors import DripError, OutboxCorruptError, RateLimitError, StorageUnavailableError
 from drip_mcp.keys import ApiKey
 from drip_mcp.paths import PRIVATE_FILE_MODE, ensure_private_dir, private_database
+from drip_mcp.state.base import Status
 
 __all__ = [
     "Outbox",
@@ -84,7 +85,6 @@ __all__ = [
 
 logger = logging.getLogger("drip_mcp.outbox")
 
-Status = Literal["pending", "sent", "dead"]
 
 #: How long a lease protects a row from other drainers (a live holder settles it much sooner).
 DEFAULT_LEASE_S = 600.0
