@@ -73,7 +73,7 @@ class KeyMode(str, enum.Enum):
 class ApiKey:
     """A validated Drip API key that never shows itself in full by accident."""
 
-    __slots__ = ("_raw", "mode", "type")
+    __slots__ = ("_raw", "fingerprint", "mode", "type")
 
     def __init__(self, raw: str) -> None:
         match = _KEY_RE.fullmatch(raw.strip())
@@ -85,15 +85,13 @@ class ApiKey:
         self._raw = match.group(0)
         self.type = KeyType.PUBLIC if match.group("type") == "pk" else KeyType.SECRET
         self.mode = KeyMode.LIVE if match.group("mode") == "live" else KeyMode.TEST
+        # A one-way tag of the key (SHA-256, truncated): tells keys apart without storing or logging them.
+        # Computed once: every call's tenant is derived from it.
+        self.fingerprint = hashlib.sha256(b"drip-mcp-key\0" + self._raw.encode()).hexdigest()[:24]
 
     @property
     def masked(self) -> str:
         return mask_key(self._raw)
-
-    @property
-    def fingerprint(self) -> str:
-        """A one-way tag of the key (SHA-256, truncated): tells keys apart without storing or logging them."""
-        return hashlib.sha256(b"drip-mcp-key\0" + self._raw.encode()).hexdigest()[:24]
 
     @property
     def is_live(self) -> bool:

@@ -63,6 +63,9 @@ SANDBOX_BASE_URL = "http://sandbox.local/v1"
 TENANT_POOL_SIZE = 256
 # How long the start-up reachability check waits for Drip before it warns (serving never waits for it).
 REACHABILITY_TIMEOUT_S = 5.0
+# How long after start-up it begins: building the HTTP pool costs ~40 ms of CPU (lazy imports, the TLS
+# context), which must not delay the client's handshake. A tool call that comes first builds the pool.
+REACHABILITY_DELAY_S = 1.0
 
 
 def outbox_target(settings: Settings) -> str:
@@ -134,13 +137,15 @@ async def open_client(
         yield client
 
 
-async def warn_if_unreachable(client: DripClient, settings: Settings) -> None:
+async def warn_if_unreachable(client: DripClient, settings: Settings, *, delay_s: float = REACHABILITY_DELAY_S) -> None:
     """Start-up check (run it in the background): one line on stderr when Drip's ``/health`` does not answer.
 
-    Nothing for the embedded sandbox, nor when Drip answers (whatever its status).
+    It starts `delay_s` after it is scheduled (see `REACHABILITY_DELAY_S`). Nothing for the embedded
+    sandbox, nor when Drip answers (whatever its status).
     """
     if settings.sandbox:
         return
+    await anyio.sleep(delay_s)
     reason = f"no answer within {REACHABILITY_TIMEOUT_S:g} s"
     with anyio.move_on_after(REACHABILITY_TIMEOUT_S):
         try:

@@ -3,23 +3,24 @@
 `SessionLedger` keeps entries in the state store (`drip_mcp.state`) under a
 ledger scope: the tenant (shared by every process with ``--state-url``, by the
 processes of one state directory otherwise), or the tenant and this process over
-stdio. Entries are appended when a usage or charge tool finishes, successfully
+stdio, whose entries stay in this process's memory (`ProcessLedger`). Entries are appended when a usage or charge tool finishes, successfully
 or not (each tool says what to record with its ``ledger`` hook); totals are
 computed from the entries, never kept separately.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Literal
 
 from drip_mcp.api.models import format_money
 from drip_mcp.state.base import LedgerStore
-from drip_mcp.state.sqlite import SqliteState
 
-__all__ = ["LedgerEntry", "Outcome", "SessionLedger"]
+__all__ = ["LedgerEntry", "Outcome", "ProcessLedger", "SessionLedger"]
 
 Outcome = Literal["recorded", "queued", "charged", "duplicate", "failed", "unknown"]
 
@@ -38,10 +39,16 @@ class LedgerEntry:
     at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["quantity"] = str(self.quantity)
-        data["amount_usdc"] = None if self.amount_usdc is None else format_money(self.amount_usdc)
-        return data
+        return {
+            "kind": self.kind,
+            "customer_id": self.customer_id,
+            "meter": self.meter,
+            "quantity": str(self.quantity),
+            "amount_usdc": None if self.amount_usdc is None else format_money(self.amount_usdc),
+            "idempotency_key": self.idempotency_key,
+            "outcome": self.outcome,
+            "at": self.at,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LedgerEntry:
@@ -58,18 +65,32 @@ class LedgerEntry:
         )
 
 
+class ProcessLedger:
+    """A `LedgerStore` in this process's memory, for scopes no other process reads (stdio's, tests')."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, deque[dict[str, Any]]] = {}
+
+    async def add_ledger_entry(self, scope: str, entry: Mapping[str, Any], *, keep: int) -> None:
+        self._entries.setdefault(scope, deque(maxlen=keep)).append(dict(entry))
+
+    async def ledger_entries(self, scope: str, *, last: int) -> list[dict[str, Any]]:
+        return list(self._entries.get(scope, ()))[-last:]
+
+
 class SessionLedger:
-    """Append-only record of each scope's writes, in `store` (in memory by default), with per-customer totals."""
+    """Append-only record of each scope's writes, in `store` (this process's memory by default), with
+    per-customer totals."""
 
     def __init__(self, max_entries: int = 10_000, *, store: LedgerStore | None = None) -> None:
         self._max = max_entries
-        self.store: LedgerStore = store if store is not None else SqliteState()
+        self.store: LedgerStore = store if store is not None else ProcessLedger()
 
     async def add(self, entry: LedgerEntry, *, scope: str) -> None:
         await self.store.add_ledger_entry(scope, entry.to_json(), keep=self._max)
 
     async def entries(self, scope: str) -> list[LedgerEntry]:
-        return [LedgerEntry.from_json(data) for data in await self.store.ledger_entries(scope)]
+        return [LedgerEntry.from_json(data) for data in await self.store.ledger_entries(scope, last=self._max)]
 
     async def summary(self, scope: str) -> dict[str, Any]:
         """Entries plus totals per customer (charged amounts count only confirmed charges)."""

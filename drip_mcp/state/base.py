@@ -42,12 +42,20 @@ class BudgetExceeded(Exception):
         self.left = left
 
 
+LEDGER_PRUNE_EVERY = 64
+"""A ledger insert whose row id is a multiple of this also drops the scope's entries beyond its newest ``keep``.
+
+Pruning on every insert doubled the cost of the write each usage call makes;
+readers ask for the newest ``last`` entries, so the few extra rows never show.
+"""
+
+
 class LedgerStore(Protocol):
     async def add_ledger_entry(self, scope: str, entry: Mapping[str, Any], *, keep: int) -> None:
-        """Append one JSON-able entry for `scope`; keep only its newest `keep` entries."""
+        """Append one JSON-able entry for `scope`; from time to time drop all but its newest `keep` entries."""
 
-    async def ledger_entries(self, scope: str) -> list[dict[str, Any]]:
-        """The scope's entries, oldest first."""
+    async def ledger_entries(self, scope: str, *, last: int) -> list[dict[str, Any]]:
+        """The scope's newest `last` entries, oldest first."""
 
 
 class BudgetStore(Protocol):

@@ -53,8 +53,8 @@ class StateSlot:
     async def add_ledger_entry(self, scope: str, entry: Mapping[str, Any], *, keep: int) -> None:
         await self.store.add_ledger_entry(scope, entry, keep=keep)
 
-    async def ledger_entries(self, scope: str) -> list[dict[str, Any]]:
-        return await self.store.ledger_entries(scope)
+    async def ledger_entries(self, scope: str, *, last: int) -> list[dict[str, Any]]:
+        return await self.store.ledger_entries(scope, last=last)
 
     async def reserve(self, scope: str, amount: Decimal, budget: Decimal | None) -> None:
         await self.store.reserve(scope, amount, budget)

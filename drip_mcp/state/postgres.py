@@ -35,7 +35,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from drip_mcp.errors import ConfigurationError, DripError, RateLimitError
-from drip_mcp.state.base import BudgetExceeded, KeyedStatus, OutboxCounts, OutboxRow
+from drip_mcp.state.base import LEDGER_PRUNE_EVERY, BudgetExceeded, KeyedStatus, OutboxCounts, OutboxRow
 from drip_mcp.state.migrations import POSTGRES_MIGRATIONS
 
 __all__ = ["LEASE_S", "PostgresOutbox", "PostgresState", "open_postgres_state"]
@@ -80,16 +80,20 @@ class PostgresState:
     # --- ledger -----------------------------------------------------------------------------------
 
     async def add_ledger_entry(self, scope: str, entry: Mapping[str, Any], *, keep: int) -> None:
-        async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute("INSERT INTO ledger (scope, entry) VALUES (%s, %s)", (scope, json.dumps(entry)))
-            await conn.execute(
+        rows = await self._exec("INSERT INTO ledger (scope, entry) VALUES (%s, %s) RETURNING id", (scope, json.dumps(entry)))
+        if rows[0][0] % LEDGER_PRUNE_EVERY == 0:
+            await self._exec(
                 "DELETE FROM ledger WHERE scope = %(s)s AND id <= (SELECT id FROM ledger WHERE scope = %(s)s"
                 " ORDER BY id DESC OFFSET %(k)s LIMIT 1)",
                 {"s": scope, "k": keep},
             )
 
-    async def ledger_entries(self, scope: str) -> list[dict[str, Any]]:
-        rows = await self._exec("SELECT entry FROM ledger WHERE scope = %s ORDER BY id", (scope,))
+    async def ledger_entries(self, scope: str, *, last: int) -> list[dict[str, Any]]:
+        rows = await self._exec(
+            "SELECT entry FROM (SELECT id, entry FROM ledger WHERE scope = %s ORDER BY id DESC LIMIT %s) AS newest"
+            " ORDER BY id",
+            (scope, last),
+        )
         return [json.loads(row[0]) for row in rows]
 
     # --- budgets ----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from drip_mcp.paths import ensure_private_dir
-from drip_mcp.state.base import BudgetExceeded, OutboxStore
+from drip_mcp.state.base import LEDGER_PRUNE_EVERY, BudgetExceeded, OutboxStore
 from drip_mcp.state.migrations import SQLITE_MIGRATIONS
 
 __all__ = ["MEMORY", "SqliteState"]
@@ -95,17 +95,23 @@ class SqliteState:
     # --- ledger -----------------------------------------------------------------------------------
 
     async def add_ledger_entry(self, scope: str, entry: Mapping[str, Any], *, keep: int) -> None:
-        with self._write() as conn:
-            conn.execute("INSERT INTO ledger (scope, entry) VALUES (?, ?)", (scope, json.dumps(entry)))
-            conn.execute(
-                "DELETE FROM ledger WHERE scope = ?1 AND id <= (SELECT id FROM ledger WHERE scope = ?1"
-                " ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-                (scope, keep),
-            )
+        with self._lock:  # one statement, so its own transaction (autocommit)
+            row_id = self._conn.execute(
+                "INSERT INTO ledger (scope, entry) VALUES (?, ?)", (scope, json.dumps(entry))
+            ).lastrowid
+            if row_id is not None and row_id % LEDGER_PRUNE_EVERY == 0:
+                self._conn.execute(
+                    "DELETE FROM ledger WHERE scope = ?1 AND id <= (SELECT id FROM ledger WHERE scope = ?1"
+                    " ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                    (scope, keep),
+                )
 
-    async def ledger_entries(self, scope: str) -> list[dict[str, Any]]:
+    async def ledger_entries(self, scope: str, *, last: int) -> list[dict[str, Any]]:
         with self._lock:
-            rows = self._conn.execute("SELECT entry FROM ledger WHERE scope = ? ORDER BY id", (scope,)).fetchall()
+            rows = self._conn.execute(
+                "SELECT entry FROM (SELECT id, entry FROM ledger WHERE scope = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+                (scope, last),
+            ).fetchall()
         return [json.loads(row[0]) for row in rows]
 
     # --- budgets ----------------------------------------------------------------------------------

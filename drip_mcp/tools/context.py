@@ -16,7 +16,7 @@ from drip_mcp.errors import MetadataPolicyError
 from drip_mcp.redaction import MetadataPolicy, MetadataRejected, sanitize_metadata
 from drip_mcp.safety.confirmation import ConfirmTokens
 from drip_mcp.safety.guard import SpendGuard
-from drip_mcp.safety.ledger import SessionLedger
+from drip_mcp.safety.ledger import ProcessLedger, SessionLedger
 from drip_mcp.safety.pricing import PriceBook
 from drip_mcp.settings import Settings
 from drip_mcp.state.base import SecretFileStore, StateStore
@@ -106,8 +106,9 @@ class Services:
     """State shared by every tool call of a server, kept per tenant in a state store (`drip_mcp.state`).
 
     ``per_process`` (stdio) keys the ledger and the budget by tenant *and* this
-    process (`scope_of`); otherwise by tenant only, across every process sharing
-    the store. ``files`` records which tenant wrote each webhook secret file.
+    process (`scope_of`), kept in this process's memory (no other process can read such a
+    scope); otherwise by tenant only, in the store, across every process sharing it.
+    ``files`` records which tenant wrote each webhook secret file.
     """
 
     secrets_dir: Path
@@ -128,10 +129,14 @@ class Services:
         Without a `store`, state lives in memory for this process only.
         """
         state: StateStore = store if store is not None else SqliteState()
+        # A per-process scope dies with this process and no other can read it: writing its ledger to the
+        # shared file cost every usage call a commit, and left each past stdio session's rows in it.
         return cls(
             secrets_dir=settings.secrets_dir,
-            guard=SpendGuard(settings.max_charge_usdc, settings.session_budget_usdc, store=state),
-            ledger=SessionLedger(store=state),
+            guard=SpendGuard(
+                settings.max_charge_usdc, settings.session_budget_usdc, store=SqliteState() if per_process else state
+            ),
+            ledger=SessionLedger(store=ProcessLedger() if per_process else state),
             confirm_tokens=ConfirmTokens(store=state),
             files=state,
             per_process=per_process,
