@@ -593,6 +593,8 @@ def report(bench: Bench, cfg: argparse.Namespace, elapsed: float, command: str, 
     for name in (FLOOR, ONE, WORKERS, TENANTS):
         for n in cfg.levels:
             get = bench.get
+            if not get(name, USAGE, n, "calls_per_s"):
+                continue
             rs = bench.ratios(name, FLOOR, USAGE, n) if name != FLOOR else []
             lines.append(
                 f"| {name} | {n} | {cell(get(name, USAGE, n, 'calls_per_s'), 0)} | {cell(rs, 2, '×')} | "
@@ -601,14 +603,18 @@ def report(bench: Bench, cfg: argparse.Namespace, elapsed: float, command: str, 
                 f"{cpu_cell(name, USAGE, n, 'stub')} | {cell(get(name, USAGE, n, 'machine_busy'), 0, '%')} | "
                 f"{cell(get(name, USAGE, n, 'other_cores'))} |"
             )
+
     target = bench.ratios(WORKERS, FLOOR, USAGE, 8)
     verdict = "n/a" if not target else ("ok" if med(target) >= 1.3 else "**no**")
-    share = [v for n in cfg.levels for v in bench.get(WORKERS, USAGE, n, "busiest_worker_share")]
     lines += [
         "",
         f"**Target: `--workers 2` at 8 in flight ≥ 1.3× the one-process floor: {cell(target, 2, '×')} → {verdict}.**",
         "",
-        f"`--workers 2`: the busier worker did {cell(share, 0, '%')} of the two workers' CPU (50% = even split).",
+        "`--workers 2`, share of the two workers' CPU done by the busier one (50%: an even split): "
+        + "; ".join(
+            f"{n} in flight {cell(bench.get(WORKERS, USAGE, n, 'busiest_worker_share'), 0, '%')}" for n in cfg.levels
+        )
+        + ".",
         "",
         "### Writes through the state store (`--session-budget-usdc` set; charges price, reserve and settle)",
         "",
