@@ -8,10 +8,17 @@ output). No validation beyond the signature, no retries, no redaction: the
 benchmark compares drip-mcp against this.
 
     DRIP_API_KEY=pk_test_... DRIP_API_URL=http://127.0.0.1:PORT/v1 python bench/floor_server.py
+    ... python bench/floor_server.py --http PORT   # streamable HTTP on 127.0.0.1:PORT/mcp
+
+Over stdio by default (``bench/run.py``). With ``--http PORT`` it serves the same
+tool over streamable HTTP, stateless with JSON responses (``MCPServer.run`` with
+``stateless_http=True, json_response=True``, the SDK's own uvicorn), the HTTP
+floor of ``bench/fleet.py``.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import uuid
 
@@ -65,4 +72,10 @@ async def drip_track_usage(customer_id: str, meter: str, quantity: float) -> Tra
 
 
 if __name__ == "__main__":
-    mcp.run("stdio")
+    parser = argparse.ArgumentParser(description="The SDK floor for the drip-mcp benchmarks.")
+    parser.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT/mcp")
+    port = parser.parse_args().http
+    if port is None:
+        mcp.run("stdio")
+    else:
+        mcp.run("streamable-http", host="127.0.0.1", port=port, stateless_http=True, json_response=True)
