@@ -22,9 +22,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A TCP socket bound to `host`:`port` (0: any free port), inheritable by worker processes.
 
+    ``reuse_port`` sets ``SO_REUSEPORT``: sockets of this user that all set it may bind the same port, and
+    the kernel spreads new connections over those that listen (one per worker, `drip_mcp.http.workers`).
     A port already in use is a `ConfigurationError` naming it and saying how to pick another.
     """
     name = host.strip().strip("[]")
@@ -35,6 +37,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((name, port))
     except OSError as exc:

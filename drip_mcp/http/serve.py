@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sys
 from collections.abc import MutableMapping
 from decimal import Decimal
@@ -142,17 +141,6 @@ def _no_op_handler(signum: int, frame: object) -> None:
     """Stands in for SIGTERM's default while uvicorn serves: it re-raises the signal after draining."""
 
 
-def _serve_workers(common: dict[str, Any], workers: int, listening: socket.socket) -> None:
-    """Run `workers` uvicorn worker processes on `listening` (bound by `drip_mcp.hosts.bind_socket`, with
-    ``TCP_NODELAY``), as ``uvicorn.run(workers=N)`` would on a socket of its own."""
-    from uvicorn import Config
-    from uvicorn.supervisors import Multiprocess
-
-    with listening:
-        config = Config("drip_mcp.http.serve:app_factory", factory=True, workers=workers, **common)
-        Multiprocess(config, sockets=[listening]).run()
-
-
 def serve_http(settings: Settings, options: HttpOptions) -> None:
     """Serve until SIGTERM/SIGINT; in-flight requests get `GRACEFUL_SHUTDOWN_S` to finish.
 
@@ -175,15 +163,23 @@ def serve_http(settings: Settings, options: HttpOptions) -> None:
         "server_header": False,
     }
     if options.workers > 1:
-        listening = bind_socket(options.host, options.port)  # a port in use: one line, before the banner
+        from drip_mcp.http.workers import serve_workers
+
         _export_config(settings, options, os.environ)  # the workers' environment: written, read by Settings
-        print(
-            f"drip-mcp {__version__}: {options.transport} with {options.workers} workers; listening on "
-            f"http://{host_header_form(options.host)}:{options.port}{options.mcp_path}",
-            file=sys.stderr,
-            flush=True,
+        host = options.host.strip("[]")
+        announced = f"http://{host_header_form(options.host)}:{options.port}{options.mcp_path}"
+        serve_workers(
+            common,
+            options.workers,
+            host,
+            options.port,
+            drain_s=GRACEFUL_SHUTDOWN_S,
+            ready=lambda: print(
+                f"drip-mcp {__version__}: {options.transport} with {options.workers} workers; listening on {announced}",
+                file=sys.stderr,
+                flush=True,
+            ),
         )
-        _serve_workers(common, options.workers, listening)
         return
 
     app = build_http_app(settings, options)

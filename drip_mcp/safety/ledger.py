@@ -3,9 +3,10 @@
 `SessionLedger` keeps entries in the state store (`drip_mcp.state`) under a
 ledger scope: the tenant (shared by every process with ``--state-url``, by the
 processes of one state directory otherwise), or the tenant and this process over
-stdio, whose entries stay in this process's memory (`ProcessLedger`). Entries are appended when a usage or charge tool finishes, successfully
-or not (each tool says what to record with its ``ledger`` hook); totals are
-computed from the entries, never kept separately.
+stdio, whose entries stay in this process's memory (`ProcessLedger`). Entries
+are appended when a usage or charge tool finishes, successfully or not (each
+tool says what to record with its ``ledger`` hook); totals are computed from
+the entries, never kept separately.
 """
 
 from __future__ import annotations

@@ -80,12 +80,14 @@ class PostgresState:
     # --- ledger -----------------------------------------------------------------------------------
 
     async def add_ledger_entry(self, scope: str, entry: Mapping[str, Any], *, keep: int) -> None:
-        rows = await self._exec("INSERT INTO ledger (scope, entry) VALUES (%s, %s) RETURNING id", (scope, json.dumps(entry)))
+        rows = await self._exec(
+            "INSERT INTO ledger (scope, entry) VALUES (%s, %s) RETURNING id", (scope, json.dumps(entry))
+        )
         if rows[0][0] % LEDGER_PRUNE_EVERY == 0:
             await self._exec(
-                "DELETE FROM ledger WHERE scope = %(s)s AND id <= (SELECT id FROM ledger WHERE scope = %(s)s"
-                " ORDER BY id DESC OFFSET %(k)s LIMIT 1)",
-                {"s": scope, "k": keep},
+                "DELETE FROM ledger WHERE scope = %s AND id <= (SELECT id FROM ledger WHERE scope = %s"
+                " ORDER BY id DESC OFFSET %s LIMIT 1)",
+                (scope, scope, keep),
             )
 
     async def ledger_entries(self, scope: str, *, last: int) -> list[dict[str, Any]]:

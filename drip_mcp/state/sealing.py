@@ -39,7 +39,9 @@ class KeySealer:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         # A 32-byte base64 key is used as is; anything else is stretched (a passphrase).
-        self._aead: AESGCM = AESGCM(raw if len(raw) == 32 else hashlib.sha256(b"drip-mcp-state\0" + text.encode()).digest())
+        self._aead: AESGCM = AESGCM(
+            raw if len(raw) == 32 else hashlib.sha256(b"drip-mcp-state\0" + text.encode()).digest()
+        )
 
     def seal(self, fingerprint: str, secret: str) -> bytes:
         nonce = os.urandom(_NONCE)

@@ -1,0 +1,105 @@
+"""``--workers N``: N uvicorn worker processes, each accepting on a listening socket of its own.
+
+uvicorn's own supervisor hands every worker one shared listening socket. A worker's event loop
+accepts every connection waiting when it wakes, so connections opened together (a client's pool of
+eight) all land on the worker that woke first and stay there (keep-alive): two workers measured one
+busy and one idle (``bench/FLEET.md``). Here each worker binds its own socket to the port with
+``SO_REUSEPORT`` (Linux, BSD), and the kernel spreads new connections over the workers.
+
+`serve_workers` holds the port with a bound socket that does not listen, so a port in use fails at
+once in one line and no other program can take the port while workers restart. It starts the
+workers (spawned: fresh interpreters that configure themselves from the environment, as
+`drip_mcp.http.serve.app_factory` says), starts a new one when one dies, unless it died while
+starting (its configuration will not get better), and on SIGTERM or SIGINT stops them all, each
+finishing its requests in flight first.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import signal
+import threading
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from drip_mcp.errors import ConfigurationError
+from drip_mcp.hosts import bind_socket
+
+__all__ = ["serve_workers"]
+
+logger = logging.getLogger("drip_mcp.http.workers")
+
+# uvicorn's exit code for a worker that failed before it served (bad app, TLS or socket).
+_STARTUP_FAILURE = 3
+# How often the supervisor looks at its workers when none has exited (a signal is seen within this).
+_WATCH_S = 0.5
+
+
+def _run_worker(common: dict[str, Any], host: str, port: int) -> None:
+    """One worker process: a socket of its own on the shared port, and uvicorn serving the app on it."""
+    import uvicorn
+
+    sock = bind_socket(host, port, reuse_port=True)
+    with sock:
+        server = uvicorn.Server(uvicorn.Config("drip_mcp.http.serve:app_factory", factory=True, **common))
+        server.run(sockets=[sock])
+    if not server.started:
+        raise SystemExit(_STARTUP_FAILURE)
+
+
+def serve_workers(
+    common: dict[str, Any], workers: int, host: str, port: int, *, drain_s: float, ready: Callable[[], None]
+) -> None:
+    """Run `workers` worker processes on `host`:`port` until SIGTERM or SIGINT (see the module docstring).
+
+    `common` are the `uvicorn.Config` arguments; each worker gets `drain_s` to finish its requests once
+    stopped. `ready` is called once the port is held and the workers are starting. Raises
+    `ConfigurationError` when the port is in use or a worker fails to start.
+    """
+    context = multiprocessing.get_context("spawn")
+    stop = threading.Event()
+
+    def start() -> BaseProcess:
+        process = context.Process(target=_run_worker, args=(common, host, port), name="drip-mcp-worker")
+        process.start()
+        return process
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    reservation = bind_socket(host, port, reuse_port=True)  # a port in use: one line, no worker started
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    processes: list[BaseProcess] = []
+    failed = False
+    try:
+        processes = [start() for _ in range(workers)]
+        ready()
+        while not stop.is_set():
+            multiprocessing.connection.wait([p.sentinel for p in processes], timeout=_WATCH_S)
+            for index, process in enumerate(processes):
+                if process.is_alive() or stop.is_set():
+                    continue
+                if process.exitcode == _STARTUP_FAILURE:
+                    logger.error("worker %s failed to start; stopping", process.pid)
+                    failed = True
+                    stop.set()
+                    break
+                logger.warning("worker %s exited (code %s); starting another", process.pid, process.exitcode)
+                processes[index] = start()
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()  # SIGTERM: uvicorn stops accepting and drains
+        for process in processes:
+            process.join(drain_s + 5.0)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        reservation.close()
+    if failed:
+        raise ConfigurationError(f"the HTTP workers on {host}:{port} did not start (see above)")
