@@ -2,7 +2,7 @@
 
 Both are generated, never edited: ``drip-mcp tools --output tools.json --readme README.md``
 writes them and ``drip-mcp tools --check`` (run by CI, pre-commit and a test)
-fails when either no longer matches `drip_mcp.tools.TOOLS`. In a source
+fails when either no longer matches the registry (`drip_mcp.tools`). In a source
 checkout the files are the repository's; from an installed wheel the check
 reads the ``tools.json`` shipped inside the package (there is no README there).
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from drip_mcp._version import __version__
-from drip_mcp.tools import CATALOGUE_TOOLS, TOOLS, ToolSpec
+from drip_mcp.tools import CATALOGUE_TOOLS, ToolSpec, all_operations, module_of
 
 __all__ = [
     "DEFAULT_PATH",
@@ -34,8 +34,16 @@ DEFAULT_README = _PACKAGE.parent / "README.md"
 TABLE_START, TABLE_END = "<!-- tool-table:start -->\n", "<!-- tool-table:end -->"
 
 
+def _tools() -> tuple[ToolSpec[Any, Any], ...]:
+    return (*all_operations(), *CATALOGUE_TOOLS)
+
+
 def manifest() -> dict[str, Any]:
-    """The catalogue as data: one entry per tool, in registry order."""
+    """The catalogue as data: one entry per tool, in registry order.
+
+    ``module`` (the module that declares an operation) and ``movesMoney`` let the server list the
+    operations at start-up without importing them (`drip_mcp.tools.listing`).
+    """
     return {
         "name": "drip-mcp",
         "version": __version__,
@@ -46,12 +54,14 @@ def manifest() -> dict[str, Any]:
                 "toolset": t.toolset,
                 "keyType": t.scope.value,
                 "surfaces": _surfaces(t),
+                "movesMoney": t.moves_money,
+                **({} if t in CATALOGUE_TOOLS else {"module": module_of(t.name)}),
                 "description": t.description,
                 "annotations": t.annotations.model_dump(by_alias=True, exclude_none=True),
                 "inputSchema": t.build_input_schema(),
                 "outputSchema": t.build_output_schema(),
             }
-            for t in TOOLS
+            for t in _tools()
         ],
     }
 
@@ -84,7 +94,7 @@ def render_tool_table() -> str:
         "| tool | toolset | key | core | read-only | destructive | what it does |",
         "|---|---|---|---|---|---|---|",
     ]
-    for t in TOOLS:
+    for t in _tools():
         first_sentence = t.description.split(". ")[0].rstrip(".") + "."
         rows.append(
             f"| `{t.name}` | {t.toolset} | {'sk' if t.scope.value == 'secret' else 'pk'} | "

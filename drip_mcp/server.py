@@ -1,7 +1,7 @@
 """The MCP server: tools from the registry, scoped by key, with structured results.
 
 ``build_server(settings, client)`` returns an `MCPServer` whose tool list and
-tool calls come from `drip_mcp.tools.TOOLS` only. Every call goes through
+tool calls come from the registry (`drip_mcp.tools`) only. Every call goes through
 `DripServer.call_tool`, which applies, in order:
 
 1. the operator's filters, the key's scope and the request's tool gate, if any
@@ -38,7 +38,7 @@ from drip_mcp.keys import KeyType
 from drip_mcp.launch import launch_command
 from drip_mcp.settings import Settings
 from drip_mcp.state.tenancy import tenant_of
-from drip_mcp.tools import CATALOGUE_TOOLS, TOOLS_BY_NAME, ToolSpec, select_tools
+from drip_mcp.tools import CATALOGUE_TOOLS, Operation, ToolSpec, operations, select_tools, spec_of
 from drip_mcp.tools.base import QUANTITY_LIMIT
 from drip_mcp.tools.catalogue import CALL_OPERATION, search_score
 from drip_mcp.tools.context import NeedsClientInput, Services, ToolContext
@@ -62,9 +62,9 @@ _CATALOGUE_BY_NAME: dict[str, ToolSpec[Any, Any]] = {t.name: t for t in CATALOGU
 class ToolGate(Protocol):
     """A per-request narrowing of the allowed tools (OAuth scopes): what it allows, and the error for the rest."""
 
-    def allows(self, spec: ToolSpec[Any, Any]) -> bool: ...
+    def allows(self, spec: Operation) -> bool: ...
 
-    def refusal(self, spec: ToolSpec[Any, Any]) -> DripError: ...
+    def refusal(self, spec: Operation) -> DripError: ...
 
 
 # The gate of the request being served, or None for no narrowing (stdio, bearer token, per-request keys).
@@ -146,15 +146,16 @@ class DripServer(MCPServer[Any]):
         self.services = services
         self._resolve_client = resolve_client
         self._tool_gate: GateResolver = tool_gate or _no_gate
-        unknown = sorted((set(settings.tools) | set(settings.exclude_tools)) - TOOLS_BY_NAME.keys())
+        known = operations().keys() | _CATALOGUE_BY_NAME.keys()
+        unknown = sorted((set(settings.tools) | set(settings.exclude_tools)) - known)
         if unknown:
             raise ConfigurationError(f"unknown tool name(s): {', '.join(unknown)} (see `drip-mcp tools`)")
         # What a key type may call (every operation the key and the operator's filters allow), and what is
         # listed: on "full" all of them; on "core" the core ones plus the two catalogue tools.
-        self._allowed: dict[KeyType, dict[str, ToolSpec[Any, Any]]] = {
+        self._allowed: dict[KeyType, dict[str, Operation]] = {
             kt: {t.name: t for t in self._select(kt)} for kt in KeyType
         }
-        self._operator: dict[str, ToolSpec[Any, Any]] = self._allowed[KeyType.SECRET]
+        self._operator: dict[str, Operation] = self._allowed[KeyType.SECRET]
         self._validation_context = {QUANTITY_LIMIT: settings.max_quantity}
         self.resource(
             "drip://session/ledger",
@@ -175,7 +176,7 @@ class DripServer(MCPServer[Any]):
         """What tools/list shows a key of `key_type` on this server's surface (before any OAuth scope)."""
         return list(self._surface(dict(self._allowed[key_type])))
 
-    def _surface(self, visible: dict[str, ToolSpec[Any, Any]]) -> dict[str, ToolSpec[Any, Any]]:
+    def _surface(self, visible: dict[str, Operation]) -> dict[str, Operation]:
         """What is listed of the `visible` operations: all of them ("full"), or the core ones plus the two
         catalogue tools when anything is left to find ("core")."""
         if self.drip_settings.surface == "full":
@@ -185,7 +186,7 @@ class DripServer(MCPServer[Any]):
             listed.update((t.name, t) for t in CATALOGUE_TOOLS)
         return listed
 
-    def _mcp_tool(self, spec: ToolSpec[Any, Any], visible: dict[str, ToolSpec[Any, Any]]) -> MCPTool:
+    def _mcp_tool(self, spec: Operation, visible: dict[str, Operation]) -> MCPTool:
         """The listed tool; drip_call_operation is annotated for what it can reach (read-only under --read-only
         or a read-only OAuth scope)."""
         if spec.name != CALL_OPERATION:
@@ -200,7 +201,7 @@ class DripServer(MCPServer[Any]):
         )
         return spec.mcp_tool.model_copy(update={"annotations": annotations})
 
-    def find_operations(self, key_type: KeyType, query: str | None, toolset: str | None) -> list[ToolSpec[Any, Any]]:
+    def find_operations(self, key_type: KeyType, query: str | None, toolset: str | None) -> list[Operation]:
         """The operations this caller may call that match `query` (words) and `toolset`, best first."""
         specs = [s for s in self._visible(key_type).values() if toolset is None or s.toolset == toolset]
         words = [w for w in (query or "").lower().replace("_", " ").split() if w]
@@ -217,7 +218,7 @@ class DripServer(MCPServer[Any]):
         tenant = self.tenant_of(self._resolve_client())
         return _dumps(await self.services.ledger.summary(self.services.scope_of(tenant)))
 
-    def _select(self, key_type: KeyType) -> tuple[ToolSpec[Any, Any], ...]:
+    def _select(self, key_type: KeyType) -> tuple[Operation, ...]:
         s = self.drip_settings
         return select_tools(
             key_type, toolsets=s.toolsets, tools=s.tools, exclude_tools=s.exclude_tools, read_only=s.read_only
@@ -231,7 +232,7 @@ class DripServer(MCPServer[Any]):
             for entry in spec.ledger(inp, out, error):
                 await self.services.ledger.add(entry, scope=ctx.scope)
 
-    def _visible(self, key_type: KeyType) -> dict[str, ToolSpec[Any, Any]]:
+    def _visible(self, key_type: KeyType) -> dict[str, Operation]:
         """The tools this request may list and call: the key's allowed set, narrowed by the request's gate."""
         allowed = self._allowed[key_type]
         gate = self._tool_gate()
@@ -245,9 +246,9 @@ class DripServer(MCPServer[Any]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
-        spec = self._operator.get(name) or _CATALOGUE_BY_NAME.get(name)
-        if spec is None:
-            reason = "is disabled by the server's operator" if name in TOOLS_BY_NAME else "does not exist"
+        listed = self._operator.get(name) or _CATALOGUE_BY_NAME.get(name)
+        if listed is None:
+            reason = "is disabled by the server's operator" if name in operations() else "does not exist"
             return error_result(
                 DripError(f"Tool {name!r} {reason}.", code="UNKNOWN_TOOL", hint="Call tools/list (or drip_ping).")
             )
@@ -256,8 +257,9 @@ class DripServer(MCPServer[Any]):
             if name not in self._allowed[client.key_type] and name not in _CATALOGUE_BY_NAME:
                 raise PublicKeyNotAllowedError(name)
             gate = self._tool_gate()
-            if gate is not None and name not in _CATALOGUE_BY_NAME and not gate.allows(spec):
-                raise gate.refusal(spec)  # the catalogue tools reach only what the gate allows anyway
+            if gate is not None and name not in _CATALOGUE_BY_NAME and not gate.allows(listed):
+                raise gate.refusal(listed)  # the catalogue tools reach only what the gate allows anyway
+            spec = spec_of(name)  # imports the operation's toolset module on its first call
             try:
                 inp = spec.input_model.model_validate(arguments, context=self._validation_context)
             except ValidationError as exc:
@@ -310,14 +312,14 @@ class _CallerCatalogue:
     key_type: KeyType
     context: Context[Any, Any] | None
 
-    def find(self, query: str | None, toolset: str | None) -> list[ToolSpec[Any, Any]]:
+    def find(self, query: str | None, toolset: str | None) -> list[Operation]:
         return self.server.find_operations(self.key_type, query, toolset)
 
     async def call(self, operation: str, arguments: dict[str, Any]) -> CallToolResult | InputRequiredResult:
         if operation not in self.server.tool_names(self.key_type):  # an OAuth gate, if any, refuses in call_tool
-            spec = TOOLS_BY_NAME.get(operation)
+            spec = operations().get(operation)
             hint = "Call drip_find_operations to see the operations you can use."
-            if spec is None or spec in CATALOGUE_TOOLS:
+            if spec is None:
                 raise DripError(
                     f"Operation {operation!r} does not exist.", code="UNKNOWN_OPERATION", status=404, hint=hint
                 )
@@ -374,7 +376,7 @@ def banner(settings: Settings, server: DripServer, transport: str) -> str:
     if transport == "stdio":
         command = launch_command() + (" --sandbox" if settings.sandbox else "")
         parts.append(f"speaking MCP on stdin/stdout: add `{command}` as an mcpServers command to connect")
-    money = [name for name in tools if TOOLS_BY_NAME[name].moves_money]
+    money = [name for name in tools if operations()[name].moves_money]
     if key.is_live and money:
         caps = server.services.guard.describe()
         verb = "moves" if len(money) == 1 else "move"

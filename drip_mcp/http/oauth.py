@@ -60,7 +60,7 @@ from drip_mcp.http.auth import bearer_token
 from drip_mcp.http.options import HEALTH_PATH
 from drip_mcp.keys import KeyType
 from drip_mcp.state.tenancy import acting_as
-from drip_mcp.tools import ToolSpec
+from drip_mcp.tools import Operation
 
 __all__ = [
     "JWKS_MAX_AGE_S",
@@ -111,7 +111,7 @@ _KEY_FAMILY = {"RSA": ("RS", "PS"), "EC": ("ES",), "OKP": ("EdDSA",)}
 # --- scopes → tools ------------------------------------------------------------------------------
 
 
-def required_scope(spec: ToolSpec[Any, Any]) -> str:
+def required_scope(spec: Operation) -> str:
     """The one scope a tool needs: admin for secret-key operations, else charge, write or read."""
     if spec.scope is KeyType.SECRET:
         return SCOPE_ADMIN
@@ -122,7 +122,7 @@ def required_scope(spec: ToolSpec[Any, Any]) -> str:
     return SCOPE_READ
 
 
-def allowed_by_scopes(spec: ToolSpec[Any, Any], scopes: Collection[str]) -> bool:
+def allowed_by_scopes(spec: Operation, scopes: Collection[str]) -> bool:
     """Whether a token granted `scopes` may list and call `spec` (scopes do not imply one another)."""
     return required_scope(spec) in scopes
 
@@ -148,10 +148,10 @@ class ScopeGate:
 
     scopes: frozenset[str]
 
-    def allows(self, spec: ToolSpec[Any, Any]) -> bool:
+    def allows(self, spec: Operation) -> bool:
         return allowed_by_scopes(spec, self.scopes)
 
-    def refusal(self, spec: ToolSpec[Any, Any]) -> DripError:
+    def refusal(self, spec: Operation) -> DripError:
         return InsufficientScopeError(spec.name, required_scope(spec))
 
 

@@ -1,60 +1,111 @@
 """The tool registry: every tool drip-mcp serves, declared once, in catalogue order.
 
-`TOOLS` is the single source for the MCP tool list, the key-scope checks and
-``tools.json``. `select_tools` applies the key's scope and the operator's
-filters, which can only narrow what the key allows.
+Each toolset module declares its operations as `ToolSpec`s (its ``TOOLS``); `MODULES`
+lists the modules in catalogue order. Start-up does not import them: `operations()`
+reads what listing needs from the shipped ``tools.json`` (`drip_mcp.tools.listing`),
+and `spec_of(name)` imports an operation's module when it is first called. Without a
+current ``tools.json`` (a checkout whose file is stale) everything is imported.
+`all_operations()` imports them all, for ``tools.json`` itself and for tests; so does
+reading ``TOOLS``, ``OPERATIONS`` or ``TOOLS_BY_NAME``. `select_tools` applies the
+key's scope and the operator's filters, which can only narrow what the key allows.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Iterable
 from typing import Any
 
 from drip_mcp.keys import KeyType
 from drip_mcp.settings import TOOLSETS
-from drip_mcp.tools import (
-    billing,
-    catalogue,
-    charge,
-    contracts,
-    customers,
-    entitlements,
-    events,
-    runs,
-    status,
-    subscriptions,
-    usage,
-    webhooks,
-    workflows,
-)
-from drip_mcp.tools.base import ToolSpec
+from drip_mcp.tools import catalogue
+from drip_mcp.tools.base import ToolSpec, shipped_manifest
+from drip_mcp.tools.listing import ListedOperation, Operation
 
-__all__ = ["CATALOGUE_TOOLS", "OPERATIONS", "TOOLS", "TOOLS_BY_NAME", "ToolSpec", "select_tools"]
+__all__ = [
+    "CATALOGUE_TOOLS",
+    "MODULES",
+    "OPERATIONS",
+    "TOOLS",
+    "TOOLS_BY_NAME",
+    "Operation",
+    "ToolSpec",
+    "all_operations",
+    "module_of",
+    "operations",
+    "select_tools",
+    "spec_of",
+]
 
-# Every Drip operation, in catalogue order: each is a tool on the "full" surface.
-OPERATIONS: tuple[ToolSpec[Any, Any], ...] = (
-    *usage.TOOLS,
-    *runs.TOOLS,
-    *workflows.TOOLS,
-    *events.TOOLS,
-    *charge.TOOLS,
-    *billing.TOOLS,
-    *customers.TOOLS,
-    *entitlements.TOOLS,
-    *subscriptions.TOOLS,
-    *contracts.TOOLS,
-    *webhooks.TOOLS,
-    *status.TOOLS,
+# The toolset modules, in catalogue order: each declares ``TOOLS``, every one an operation.
+MODULES: tuple[str, ...] = tuple(
+    f"drip_mcp.tools.{name}"
+    for name in (
+        "usage",
+        "runs",
+        "workflows",
+        "events",
+        "charge",
+        "billing",
+        "customers",
+        "entitlements",
+        "subscriptions",
+        "contracts",
+        "webhooks",
+        "status",
+    )
 )
 # Listed on the "core" surface beside the core operations: search the catalogue, call any operation.
 CATALOGUE_TOOLS: tuple[ToolSpec[Any, Any], ...] = catalogue.TOOLS
-TOOLS: tuple[ToolSpec[Any, Any], ...] = (*OPERATIONS, *CATALOGUE_TOOLS)
-TOOLS_BY_NAME: dict[str, ToolSpec[Any, Any]] = {t.name: t for t in TOOLS}
 
-if len(TOOLS_BY_NAME) != len(TOOLS):  # pragma: no cover - a registry bug, caught at import
-    raise RuntimeError("duplicate tool names in the registry")
-if unknown := {t.toolset for t in TOOLS} - set(TOOLSETS):  # pragma: no cover
-    raise RuntimeError(f"tools declare unknown toolsets: {unknown}")
+
+@functools.cache
+def _declared() -> dict[str, tuple[str, ToolSpec[Any, Any]]]:
+    """Every operation by name, with its module: imports every toolset module."""
+    found: dict[str, tuple[str, ToolSpec[Any, Any]]] = {}
+    for module in MODULES:
+        for declared in importlib.import_module(module).TOOLS:
+            if declared.name in found:  # pragma: no cover - a registry bug
+                raise RuntimeError(f"duplicate tool name {declared.name!r} in the registry")
+            found[declared.name] = (module, declared)
+    if unknown := {s.toolset for _, s in found.values()} - set(TOOLSETS):  # pragma: no cover
+        raise RuntimeError(f"tools declare unknown toolsets: {unknown}")
+    return found
+
+
+def all_operations() -> tuple[ToolSpec[Any, Any], ...]:
+    """Every operation's `ToolSpec`, in catalogue order (imports every toolset module)."""
+    return tuple(declared for _, declared in _declared().values())
+
+
+def module_of(name: str) -> str:
+    """The module that declares operation `name`."""
+    return _declared()[name][0]
+
+
+@functools.cache
+def operations() -> dict[str, Operation]:
+    """Every operation by name, in catalogue order, as listed: from ``tools.json`` when it is current."""
+    shipped = shipped_manifest()
+    catalogue_names = {t.name for t in CATALOGUE_TOOLS}
+    listed = [entry for name, entry in shipped.items() if name not in catalogue_names]
+    if listed and all("module" in entry and "movesMoney" in entry for entry in listed):
+        return {entry["name"]: ListedOperation.from_manifest(entry) for entry in listed}
+    return {declared.name: declared for declared in all_operations()}
+
+
+@functools.cache
+def spec_of(name: str) -> ToolSpec[Any, Any]:
+    """The `ToolSpec` of tool `name` (a catalogue tool or an operation), importing its module if need be."""
+    for tool in CATALOGUE_TOOLS:
+        if tool.name == name:
+            return tool
+    listed = operations()[name]
+    if isinstance(listed, ListedOperation):
+        declared: tuple[ToolSpec[Any, Any], ...] = importlib.import_module(listed.module).TOOLS
+        return next(t for t in declared if t.name == name)
+    return _declared()[name][1]
 
 
 def select_tools(
@@ -64,15 +115,26 @@ def select_tools(
     tools: Iterable[str] = (),
     exclude_tools: Iterable[str] = (),
     read_only: bool = False,
-) -> tuple[ToolSpec[Any, Any], ...]:
+) -> tuple[Operation, ...]:
     """The operations a key of `key_type` may use under the operator's filters, in catalogue order."""
     sets, only, never = set(toolsets), set(tools), set(exclude_tools)
     return tuple(
         t
-        for t in OPERATIONS
+        for t in operations().values()
         if (t.scope is KeyType.PUBLIC or key_type is KeyType.SECRET)
         and t.toolset in sets
         and (not only or t.name in only)
         and t.name not in never
         and (t.read_only or not read_only)
     )
+
+
+def __getattr__(name: str) -> Any:
+    """``TOOLS``, ``OPERATIONS`` and ``TOOLS_BY_NAME``: every `ToolSpec`, imported on first use."""
+    if name == "OPERATIONS":
+        return all_operations()
+    if name == "TOOLS":
+        return (*all_operations(), *CATALOGUE_TOOLS)
+    if name == "TOOLS_BY_NAME":
+        return {t.name: t for t in (*all_operations(), *CATALOGUE_TOOLS)}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

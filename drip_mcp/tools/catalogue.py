@@ -19,6 +19,7 @@ from drip_mcp.portable_schema import FREE_FORM
 from drip_mcp.settings import TOOLSETS
 from drip_mcp.tools.base import ToolInput, ToolOutput, ToolSpec
 from drip_mcp.tools.context import ToolContext
+from drip_mcp.tools.listing import Operation
 
 __all__ = ["CALL_OPERATION", "FIND_OPERATIONS", "TOOLS", "search_score"]
 
@@ -53,7 +54,7 @@ class FindOperationsOutput(ToolOutput):
     total_matches: int = Field(description="How many operations matched; raise `limit` or narrow the query.")
 
 
-def search_score(spec: ToolSpec[Any, Any], words: list[str]) -> int:
+def search_score(spec: Operation, words: list[str]) -> int:
     """How well `spec` matches the query words: name hits count most, then title, then description."""
     name, title, text = spec.name.lower(), spec.title.lower(), spec.description.lower()
     score = 0
