@@ -6,8 +6,6 @@ newer Drip never breaks an older drip-mcp. Money is `Decimal` in Python and a
 the published SDKs (see ``reference/drip-api.md`` section 10).
 """
 
-from __future__ import annotations
-
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
