@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from drip_mcp.api.client import DripClient
 from drip_mcp.errors import AuthenticationError, DripError, PermissionDeniedError
-from drip_mcp.state.tenancy import tenant_of
+from drip_mcp.state.tenancy import tenant_for_fingerprint, tenant_of
 
 __all__ = ["DEFAULT_SESSION_IDLE_S", "KEY_CHECK_TTL_S", "KeyCheck", "SessionLimits", "TenantSessions"]
 
@@ -135,7 +135,13 @@ class SessionLimits:
         ):
             await self.app(scope, receive, send)
             return
-        tenant = tenant_of(self._tenant_client().api_key) if self._tenant_client else user.access_token.client_id
+        # The tenant: the client's key (per-request keys), else the OAuth token's subject (`acting_as`, set by
+        # the OAuth middleware outside this one), else the one principal of a bearer token.
+        tenant = (
+            tenant_of(self._tenant_client().api_key)
+            if self._tenant_client
+            else tenant_for_fingerprint(user.access_token.client_id)
+        )
         session_id = dict(scope.get("headers", ())).get(_SESSION_HEADER)
         if session_id is not None:
             await self._existing(tenant, session_id.decode("latin-1"), scope, receive, send)

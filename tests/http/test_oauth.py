@@ -135,6 +135,7 @@ async def oauth_stack(
     transport: str = "streamable-http",
     api_key: str = SECRET_KEY,
     surface: str = "full",
+    max_sessions_per_tenant: int = 100,
     **extra: Any,
 ) -> AsyncIterator[Stack]:
     """IdP on loopback → drip-mcp (OAuth mode, the sandbox behind a recording transport) on loopback.
@@ -145,7 +146,12 @@ async def oauth_stack(
     idp.add_key("k1")
     db = tmp_path / "s.db"
     settings = Settings.load(
-        {"DRIP_MCP_STATE_DIR": str(tmp_path / "state")}, api_key=api_key, sandbox=True, sandbox_db=db, surface=surface
+        {"DRIP_MCP_STATE_DIR": str(tmp_path / "state")},
+        api_key=api_key,
+        sandbox=True,
+        sandbox_db=db,
+        surface=surface,
+        max_sessions_per_tenant=max_sessions_per_tenant,
     )
     async with serving(idp.app()) as issuer, Sandbox(SandboxConfig(db_path=db)) as sandbox:
         idp.issuer = issuer
@@ -390,6 +396,22 @@ async def test_a_session_is_bound_to_its_token_subject(tmp_path: Path) -> None:
     assert opened.status_code == 200
     assert as_bob.status_code == 404
     assert as_alice.status_code in (200, 202)
+
+
+async def test_the_session_cap_counts_each_token_subject_not_the_client_app(tmp_path: Path) -> None:
+    """Alice and Bob sign in through the same client app (azp): Alice's cap is hers alone."""
+    async with oauth_stack(tmp_path, max_sessions_per_tenant=1) as stack, httpx2.AsyncClient(timeout=5) as http:
+
+        async def opening(subject: str) -> int:
+            headers = {**MCP_HEADERS, **stack.bearer(stack.idp.token(sub=subject))}
+            return (await http.post(f"{stack.base}/mcp", json=initialize_body(), headers=headers)).status_code
+
+        alice_first, alice_second, bob_first = (
+            await opening("user-alice"),
+            await opening("user-alice"),
+            await opening("user-bob"),
+        )
+    assert (alice_first, alice_second, bob_first) == (200, 429, 200)
 
 
 # --- options -------------------------------------------------------------------------------------
