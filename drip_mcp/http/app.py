@@ -51,13 +51,16 @@ async def _health(request: Request) -> JSONResponse:
 
 
 def _session_limits(settings: Settings, options: HttpOptions, tenants: TenantHolder | None) -> list[Middleware]:
-    """Per-tenant session caps (and, with per-request keys, a Drip check of each key) for stateful streamable HTTP."""
-    if options.transport != "streamable-http" or options.stateless:
+    """Per-tenant session caps (and, with per-request keys, a Drip check of each key): stateful streamable HTTP's
+    sessions, or legacy SSE's streams."""
+    if options.transport == "streamable-http" and options.stateless:
         return []
+    sse = options.transport == "sse"
     return [
         Middleware(
             SessionLimits,
-            path=options.path,
+            path=SSE_PATH if sse else options.path,
+            sse=sse,
             sessions=TenantSessions(limit=settings.max_sessions_per_tenant, idle_s=DEFAULT_SESSION_IDLE_S),
             key_check=KeyCheck() if tenants is not None else None,
             tenant_client=current_tenant if tenants is not None else None,

@@ -16,6 +16,9 @@ it and, per tenant (the principal the auth layer put in ``scope["user"]``):
 * **reaps idle sessions**: a session with no request for ``idle_s`` stops
   counting; the SDK is given the same idle timeout, so it ends them too.
 
+Legacy SSE keeps a session as long as its ``GET /sse`` stream is open: such a stream
+counts against the same cap while it lasts, after the same key check.
+
 Without a principal (``--auth-token``, or no auth on loopback) there is one tenant
 and the SDK's global cap applies. Stateless mode keeps no sessions: nothing to do.
 """
@@ -50,14 +53,17 @@ class TenantSessions:
     clock: Callable[[], float] = time.monotonic
     _open: dict[str, dict[str, float]] = field(default_factory=dict)
 
+    _streams: dict[str, int] = field(default_factory=dict)
+
     def count(self, tenant: str) -> int:
+        """The tenant's sessions: streamable-HTTP ones not idle, and SSE streams still open."""
         sessions = self._open.get(tenant, {})
         cutoff = self.clock() - self.idle_s
         for session_id in [s for s, seen in sessions.items() if seen < cutoff]:
             del sessions[session_id]
         if not sessions:
             self._open.pop(tenant, None)
-        return len(sessions)
+        return len(sessions) + self._streams.get(tenant, 0)
 
     def admits(self, tenant: str) -> bool:
         return self.count(tenant) < self.limit
@@ -72,6 +78,16 @@ class TenantSessions:
 
     def closed(self, tenant: str, session_id: str) -> None:
         self._open.get(tenant, {}).pop(session_id, None)
+
+    def stream_opened(self, tenant: str) -> None:
+        self._streams[tenant] = self._streams.get(tenant, 0) + 1
+
+    def stream_closed(self, tenant: str) -> None:
+        left = self._streams.get(tenant, 0) - 1
+        if left > 0:
+            self._streams[tenant] = left
+        else:
+            self._streams.pop(tenant, None)
 
 
 class KeyCheck:
@@ -117,11 +133,13 @@ class SessionLimits:
         *,
         path: str,
         sessions: TenantSessions,
+        sse: bool = False,
         key_check: KeyCheck | None = None,
         tenant_client: Callable[[], DripClient] | None = None,
     ) -> None:
         self.app = app
         self._path = path.rstrip("/")
+        self._sse = sse  # `path` is the SSE stream's (GET), not streamable HTTP's
         self._sessions = sessions
         self._key_check = key_check
         self._tenant_client = tenant_client
@@ -142,6 +160,16 @@ class SessionLimits:
             if self._tenant_client
             else tenant_for_fingerprint(user.access_token.client_id)
         )
+        if self._sse:
+            if scope.get("method") == "GET" and await self._admitted(tenant, send):
+                self._sessions.stream_opened(tenant)
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    self._sessions.stream_closed(tenant)
+            elif scope.get("method") != "GET":
+                await self.app(scope, receive, send)
+            return
         session_id = dict(scope.get("headers", ())).get(_SESSION_HEADER)
         if session_id is not None:
             await self._existing(tenant, session_id.decode("latin-1"), scope, receive, send)
@@ -156,24 +184,30 @@ class SessionLimits:
         if status == 404 or (scope.get("method") == "DELETE" and status is not None and status < 400):
             self._sessions.closed(tenant, session_id)
 
-    async def _opening(self, tenant: str, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _admitted(self, tenant: str, send: Send) -> bool:
+        """May `tenant` open another session? If not, the refusal has been sent."""
         if self._key_check is not None and self._tenant_client is not None:
             try:
                 accepted = await self._key_check.accepts(self._tenant_client())
             except DripError:
                 await _refuse(send, 503, "KEY_CHECK_FAILED", "Could not verify the Drip key with Drip; try again.")
-                return
+                return False
             if not accepted:
                 await _refuse(send, 401, "UNAUTHORIZED", "Drip does not accept this key.")
-                return
+                return False
         if not self._sessions.admits(tenant):
             await _refuse(
                 send,
                 429,
                 "TOO_MANY_SESSIONS",
-                f"This key already holds {self._sessions.limit} open MCP sessions: close one (HTTP DELETE) or "
-                "let an idle one expire.",
+                f"This key already holds {self._sessions.limit} open MCP sessions: close one (HTTP DELETE, or end "
+                "its SSE stream) or let an idle one expire.",
             )
+            return False
+        return True
+
+    async def _opening(self, tenant: str, scope: Scope, receive: Receive, send: Send) -> None:
+        if not await self._admitted(tenant, send):
             return
         opened: list[str] = []
 

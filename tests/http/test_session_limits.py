@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from transport_helpers import MCP_HEADERS, initialize_body, serving, streamable_session
+from transport_helpers import MCP_HEADERS, initialize_body, serving, sse_session, streamable_session
 
 from drip_mcp.api.client import DripClient
 from drip_mcp.hosts import bind_socket
@@ -46,6 +46,28 @@ async def test_a_tenant_at_its_session_cap_is_refused_while_other_tenants_still_
     assert refused.json()["code"] == "TOO_MANY_SESSIONS"
     assert other.status_code == 200
     assert not ping.is_error
+
+
+async def test_open_sse_streams_count_against_their_tenants_cap(tmp_path: Path) -> None:
+    settings = Settings.load(
+        {}, api_key="", require_key=False, sandbox=True, sandbox_db=tmp_path / "s.db", max_sessions_per_tenant=1
+    )
+    app = build_http_app(settings, HttpOptions(transport="sse", per_request_key=True))
+    headers = {"Authorization": f"Bearer {KEY_A}"}
+    async with serving(app) as base, httpx2.AsyncClient(timeout=10) as http:
+        async with sse_session(f"{base}/sse", headers) as held:
+            refused = await http.get(f"{base}/sse", headers=headers)
+            async with sse_session(f"{base}/sse", {"Authorization": f"Bearer {KEY_B}"}) as other:
+                other_ping = await other.call_tool("drip_ping", {})
+            held_ping = await held.call_tool("drip_ping", {})
+        async with sse_session(f"{base}/sse", headers) as again:  # the stream ended: room again
+            again_ping = await again.call_tool("drip_ping", {})
+
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "TOO_MANY_SESSIONS"
+    assert not other_ping.is_error
+    assert not held_ping.is_error
+    assert not again_ping.is_error
 
 
 def test_idle_sessions_stop_counting_against_their_tenant() -> None:
