@@ -12,12 +12,14 @@ this table to:
    it ``dead`` with the error code and status (a dead letter for inspection).
 
 **One commit per write.** The ``sent`` mark is not a transaction of its own: it is
-written with the instance's next transaction (the next write's row, a drainer's
-claim, which comes at least every few seconds) or before anything is read or the
-file is closed. Until then the row is pending and leased to this instance, which
-is only visible if the process dies in between: the row is then replayed after its
-lease, with its idempotency key, and Drip answers it as the duplicate it is. A
-second commit per usage write cost about 0.1 ms of CPU (`bench/RESULTS.md`).
+written with the instance's next transaction (the next write's row, or the
+drainer's claim, at least every `Drainer.idle_s`, 5 s), and before anything is
+read or the file is closed. Until then the row is pending and leased to this
+instance: another process of the file counts it as pending for those few
+seconds (its lease keeps any other drainer off it), and if this process dies
+first the row is replayed after its lease, with its idempotency key, which Drip
+answers as the duplicate it is. A second commit per usage write cost about
+0.1 ms of CPU (`bench/RESULTS.md`).
 
 A `drip_mcp.api.durable.Drainer` keeps claiming due ``pending`` rows and sending
 each once per claim; what is pending when a process stops is drained at the next

@@ -182,6 +182,40 @@ async def test_cancelled_send_releases_the_lease_so_a_drainer_can_take_the_row(t
     assert [e.id for e in outbox.claim(scope)] == [entry.id]
 
 
+@pytest.mark.anyio
+async def test_a_delivery_mark_rides_the_next_transaction_and_is_written_before_any_read(tmp_path: Path) -> None:
+    """One commit per write: the `sent` mark of write n is written with write n+1's row (or before a read)."""
+    path = tmp_path / "outbox.db"
+    outbox, other = Outbox(path), Outbox(path)  # `other`: another process of the same file
+
+    async def ok(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json=USAGE_OK)
+
+    async with _client(ok, outbox) as client:
+        await client.track_usage(customer_id="cus_1", meter="tokens", quantity=Decimal(1), durable=True)
+        seen_before = other.counts()  # the mark is not written yet: pending, and leased to `outbox`
+        claimable = other.claim(outbox_scope(BASE, ApiKey(KEY)), force=True)
+        await client.track_usage(customer_id="cus_1", meter="tokens", quantity=Decimal(2), durable=True)
+        seen_between = other.counts()  # written with the second row; the second row's mark waits in turn
+        own = outbox.counts()  # a read writes the waiting marks first
+        seen_after = other.counts()
+    assert (seen_before.pending, seen_before.sent) == (1, 0)
+    assert claimable == []
+    assert (seen_between.pending, seen_between.sent) == (1, 1)
+    assert (own.pending, own.sent) == (0, 2)
+    assert (seen_after.pending, seen_after.sent) == (0, 2)
+
+
+def test_closing_an_outbox_writes_its_waiting_delivery_marks(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    outbox = Outbox(path)
+    entry = _put(outbox, "k1")
+    outbox.mark_sent(entry, status=201)
+    outbox.close()
+    with Outbox(path) as reopened:
+        assert reopened.counts() == reopened.counts().__class__(pending=0, dead=0, sent=1)
+
+
 # --- the drainer ----------------------------------------------------------------------------------
 
 
