@@ -610,6 +610,10 @@ def report(bench: Bench, cfg: argparse.Namespace, elapsed: float, command: str, 
         "",
         f"**Target: `--workers 2` at 8 in flight ≥ 1.3× the one-process floor: {cell(target, 2, '×')} → {verdict}.**",
         "",
+        "`--workers 2` against drip-mcp's own one process (C / B, pair by pair): "
+        + "; ".join(f"{n} in flight {cell(bench.ratios(WORKERS, ONE, USAGE, n), 2, '×')}" for n in cfg.levels)
+        + ".",
+        "",
         "`--workers 2`, share of the two workers' CPU done by the busier one (50%: an even split): "
         + "; ".join(
             f"{n} in flight {cell(bench.get(WORKERS, USAGE, n, 'busiest_worker_share'), 0, '%')}" for n in cfg.levels
