@@ -62,7 +62,14 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from run import CLK_TCK, fmt, machine, med, start_stub  # bench/run.py (bench/ is sys.path[0] for a script)
+from run import (  # bench/run.py (bench/ is sys.path[0] for a script)
+    CLK_TCK,
+    fmt,
+    machine,
+    med,
+    start_stub,
+    write_results,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -481,6 +488,11 @@ def started(servers: Sequence[Server]) -> Iterator[None]:
             s.stop()
 
 
+def variant_names(cfg: argparse.Namespace) -> list[str]:
+    """The patched contestants of ``--variants``: B and C, named with their variants."""
+    return [f"{ONE} [{cfg.variants}]", f"{WORKERS} [{cfg.variants}]"] if cfg.variants else []
+
+
 def drip_argv(port: int, *extra: str) -> list[str]:
     return ["-m", "drip_mcp", *HTTP_FLAGS, "--port", str(port), *extra]
 
@@ -512,13 +524,21 @@ def http_phase(bench: Bench, upstream: str, tmp: Path) -> None:
         tmp,
         ports[3],
     )
-    with started([floor, one, two, tenants]):
+    patched: list[Server] = []
+    if bench.cfg.variants:  # B and C again, patched in memory by bench/variants.py (attribution)
+        for name, port, workers in zip(variant_names(bench.cfg), [free_port(), free_port()], (1, 2), strict=True):
+            argv = [str(BENCH / "variants.py"), bench.cfg.variants, *drip_argv(port)[2:]]
+            argv += ["--workers", "2"] if workers > 1 else []
+            env = child_env(DRIP_MCP_STATE_DIR=str(tmp / f"v{workers}"), **drip_env)
+            patched.append(spawn(name, argv, env, tmp, port, workers=workers))
+    with started([floor, one, two, tenants, *patched]):
         bearer = [f"Bearer {AUTH_TOKEN}"]
         contestants = [
             Contestant(FLOOR, [floor]),
             Contestant(ONE, [one], bearer),
             Contestant(WORKERS, [two], bearer),
             Contestant(TENANTS, [tenants], [f"Bearer {k}" for k in TENANT_KEYS]),
+            *(Contestant(server.name, [server], bearer) for server in patched),
         ]
         for c in contestants:
             bench.warm(c, USAGE)
@@ -590,7 +610,7 @@ def report(bench: Bench, cfg: argparse.Namespace, elapsed: float, command: str, 
         ms, cores = bench.get(name, tool, n, f"{key}_cpu_ms"), bench.get(name, tool, n, f"{key}_cores")
         return f"{med(ms):.2f} ms ({med(cores):.2f})" if ms else "n/a"
 
-    for name in (FLOOR, ONE, WORKERS, TENANTS):
+    for name in (FLOOR, ONE, WORKERS, TENANTS, *variant_names(cfg)):
         for n in cfg.levels:
             get = bench.get
             if not get(name, USAGE, n, "calls_per_s"):
@@ -659,15 +679,6 @@ DEFAULT_HEADER = """# drip-mcp fleet benchmark (issue 15)
 """
 
 
-def write_results(text: str, path: Path) -> None:
-    """Replace what follows the marker; keep the hand-written header above it."""
-    header = DEFAULT_HEADER
-    if path.exists():
-        old = path.read_text(encoding="utf-8")
-        header = old.split(MARKER, 1)[0] if MARKER in old else old.rstrip() + "\n\n"
-    path.write_text(header + text, encoding="utf-8")
-
-
 # --- main ---------------------------------------------------------------------------------------
 
 
@@ -683,6 +694,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=FLEET_MD, help="results file (default bench/FLEET.md)")
     parser.add_argument("--no-write", action="store_true", help="print only, do not touch the results file")
     parser.add_argument("--json", type=Path, help="also dump the raw samples as JSON here")
+    parser.add_argument(
+        "--variants",
+        default="",
+        help="also measure B and C patched by bench/variants.py, e.g. 'no-outbox,no-ledger' (attribution)",
+    )
     cfg = parser.parse_args(argv)
     cfg.mode = "smoke" if cfg.smoke else "quick" if cfg.quick else "full"
     cfg.rounds = cfg.rounds or {"smoke": 1, "quick": 2, "full": 4}[cfg.mode]
@@ -697,6 +713,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     cfg = parse_args(argv)
     command = "python bench/fleet.py" + {"smoke": " --smoke", "quick": " --quick", "full": ""}[cfg.mode]
+    command += f" --variants '{cfg.variants}'" if cfg.variants else ""
     started_at = time.perf_counter()
     stub, port = start_stub()
     loadgen = LoadGen()
@@ -725,7 +742,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cfg.json:
         cfg.json.write_text(json.dumps({"config": cfg.mode, "samples": bench.samples}, indent=1), encoding="utf-8")
     if not cfg.no_write:
-        write_results(text, cfg.output)
+        write_results(text, cfg.output, marker=MARKER, default_header=DEFAULT_HEADER)
         print(f"wrote {cfg.output}")
     return 0
 

@@ -545,11 +545,12 @@ def bench_stub_cost(bench: Bench) -> float:
     return _STUB.get("cpu_ms_per_request", float("nan"))
 
 
-def write_results(text: str, path: Path) -> None:
-    header = DEFAULT_HEADER
+def write_results(text: str, path: Path, *, marker: str = MARKER, default_header: str = DEFAULT_HEADER) -> None:
+    """Replace what follows `marker` in `path` with `text`; keep the hand-written header above it."""
+    header = default_header
     if path.exists():
         old = path.read_text(encoding="utf-8")
-        header = old.split(MARKER, 1)[0] if MARKER in old else old.rstrip() + "\n\n"
+        header = old.split(marker, 1)[0] if marker in old else old.rstrip() + "\n\n"
     path.write_text(header + text, encoding="utf-8")
 
 

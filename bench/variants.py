@@ -9,18 +9,23 @@ Variants (comma-separated; each patches drip_mcp in this process only, nothing o
 * ``outbox-normal``: the outbox's SQLite connection uses ``PRAGMA synchronous = NORMAL``
   instead of FULL (WAL commits no longer fsync; the WAL is synced at checkpoints);
 * ``lazy-http``: the shared httpx2 client is built on the first request instead of at startup
-  (its lazy imports and the TLS context, ~40 ms, leave the cold start for the first call).
+  (its lazy imports and the TLS context, ~40 ms, leave the cold start for the first call);
+* ``no-ledger``: the session ledger records nothing (no ledger row per usage write).
 
-They exist to put a measured number on a suggested change before anyone makes it.
+They exist to put a measured number on a suggested change before anyone makes it. Worker processes that
+``--workers`` spawns import this module again (as ``__mp_main__``) and apply the same variants, which the
+parent passes on in `ENV`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from typing import Any
 
-VARIANTS = ("no-outbox", "outbox-normal", "lazy-http")
+VARIANTS = ("no-outbox", "outbox-normal", "lazy-http", "no-ledger")
+ENV = "BENCH_VARIANTS"
 
 
 def apply(name: str) -> None:
@@ -67,6 +72,13 @@ def apply(name: str) -> None:
                     await self._client.aclose()
 
         client.new_http_client = LazyHTTP  # type: ignore[assignment]
+    elif name == "no-ledger":
+        from drip_mcp.safety import ledger
+
+        async def add(self: ledger.SessionLedger, entry: ledger.LedgerEntry, *, scope: str) -> None:
+            return None
+
+        ledger.SessionLedger.add = add  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
 
@@ -74,6 +86,7 @@ def apply(name: str) -> None:
 def main() -> int:
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
+    os.environ[ENV] = sys.argv[1]  # for the worker processes --workers spawns
     for name in filter(None, sys.argv[1].split(",")):
         apply(name)
     from drip_mcp.cli import main as cli_main
@@ -83,3 +96,6 @@ def main() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+if __name__ == "__mp_main__":  # a worker process spawned by --workers: the parent's variants
+    for _name in filter(None, os.environ.get(ENV, "").split(",")):
+        apply(_name)

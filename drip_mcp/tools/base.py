@@ -37,6 +37,7 @@ from drip_mcp.keys import KeyType
 from drip_mcp.portable_schema import portable_input_schema
 from drip_mcp.safety.ledger import LedgerEntry
 from drip_mcp.tools.context import ToolContext
+from drip_mcp.tools.listing import listed_tool
 
 __all__ = [
     "BATCH_ID_PATTERN",
@@ -323,15 +324,8 @@ class ToolSpec(Generic[InT, OutT]):
 
     @cached_property
     def mcp_tool(self) -> MCPTool:
-        """The tool as listed. No output schema: it would double the context a tool list costs, and the
-        result's JSON text block already shows the model what came back (error results included)."""
-        return MCPTool(
-            name=self.name,
-            title=self.title,
-            description=self.description,
-            input_schema=self.input_schema,
-            annotations=self.annotations,
-        )
+        """The tool as listed (`drip_mcp.tools.listing.listed_tool`)."""
+        return listed_tool(self)
 
 
 def spec_factory(toolset: str, scope: KeyType = KeyType.PUBLIC) -> Callable[..., ToolSpec[Any, Any]]:

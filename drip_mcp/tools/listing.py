@@ -21,7 +21,7 @@ from mcp_types import ToolAnnotations
 
 from drip_mcp.keys import KeyType
 
-__all__ = ["ListedOperation", "Operation"]
+__all__ = ["ListedOperation", "Operation", "listed_tool"]
 
 
 class Operation(Protocol):
@@ -94,10 +94,16 @@ class ListedOperation:
 
     @cached_property
     def mcp_tool(self) -> MCPTool:
-        return MCPTool(
-            name=self.name,
-            title=self.title,
-            description=self.description,
-            input_schema=self.input_schema,
-            annotations=self.annotations,
-        )
+        return listed_tool(self)
+
+
+def listed_tool(operation: Operation) -> MCPTool:
+    """The tool as tools/list shows it. No output schema: it would double the context a tool list costs, and
+    the result's JSON text block already shows the model what came back (error results included)."""
+    return MCPTool(
+        name=operation.name,
+        title=operation.title,
+        description=operation.description,
+        input_schema=operation.input_schema,
+        annotations=operation.annotations,
+    )
