@@ -4,7 +4,8 @@ uvicorn's own supervisor hands every worker one shared listening socket. A worke
 accepts every connection waiting when it wakes, so connections opened together (a client's pool of
 eight) all land on the worker that woke first and stay there (keep-alive): two workers measured one
 busy and one idle (``bench/FLEET.md``). Here each worker binds its own socket to the port with
-``SO_REUSEPORT`` (Linux, BSD), and the kernel spreads new connections over the workers.
+``SO_REUSEPORT`` (Linux, BSD), and the kernel spreads new connections over the workers. Only
+processes of the same user may join a port that way.
 
 `serve_workers` holds the port with a bound socket that does not listen, so a port in use fails at
 once in one line and no other program can take the port while workers restart. It starts the
@@ -20,6 +21,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
@@ -59,6 +61,8 @@ def serve_workers(
     stopped. `ready` is called once the port is held and the workers are starting. Raises
     `ConfigurationError` when the port is in use or a worker fails to start.
     """
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise ConfigurationError("--workers needs SO_REUSEPORT (Linux, macOS, BSD); run one process per port instead")
     context = multiprocessing.get_context("spawn")
     stop = threading.Event()
 
