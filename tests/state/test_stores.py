@@ -23,6 +23,7 @@ from drip_mcp.state import (
     acting_as,
     tenant_of,
 )
+from drip_mcp.state.base import LEDGER_PRUNE_EVERY
 from drip_mcp.state.migrations import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
 from drip_mcp.state.postgres import PostgresOutbox, open_postgres_state
 
@@ -69,6 +70,24 @@ async def test_concurrent_reservations_never_pass_the_budget(
     assert granted.count(True) == 10
     assert totals == (Decimal(0), Decimal("0.010"))
     assert other == (Decimal(0), Decimal(0))
+
+
+@BACKENDS
+async def test_a_ledger_reads_its_newest_entries_and_prunes_the_rest_in_bounded_steps(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    scope, other = f"ledger-{uuid.uuid4().hex}", f"ledger-{uuid.uuid4().hex}"
+    async with open_store(kind, tmp_path, request) as store:
+        for i in range(3 * LEDGER_PRUNE_EVERY):
+            await store.add_ledger_entry(scope, {"n": i}, keep=5)
+        await store.add_ledger_entry(other, {"n": -1}, keep=5)
+        newest = await store.ledger_entries(scope, last=5)
+        everything = await store.ledger_entries(scope, last=10**6)
+        others = await store.ledger_entries(other, last=5)
+    assert [e["n"] for e in newest] == list(range(3 * LEDGER_PRUNE_EVERY - 5, 3 * LEDGER_PRUNE_EVERY))
+    assert len(everything) <= 5 + LEDGER_PRUNE_EVERY  # pruned every LEDGER_PRUNE_EVERY-th row, not every row
+    assert [e["n"] for e in everything] == list(range(3 * LEDGER_PRUNE_EVERY - len(everything), 3 * LEDGER_PRUNE_EVERY))
+    assert others == [{"n": -1}]
 
 
 @BACKENDS
