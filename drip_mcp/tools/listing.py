@@ -86,7 +86,7 @@ class ListedOperation:
             destructive=bool(annotations.destructive_hint),
             idempotent=bool(annotations.idempotent_hint),
             moves_money=bool(entry["movesMoney"]),
-            core="full" in entry["surfaces"] and "core" in entry["surfaces"],
+            core="core" in entry["surfaces"],
             module=entry["module"],
             input_schema=entry["inputSchema"],
             annotations=annotations,
