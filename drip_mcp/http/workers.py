@@ -47,8 +47,13 @@ def _run_worker(common: dict[str, Any], host: str, port: int) -> None:
     sock = bind_socket(host, port, reuse_port=True)
     with sock:
         server = uvicorn.Server(uvicorn.Config("drip_mcp.http.serve:app_factory", factory=True, **common))
-        server.run(sockets=[sock])
-    if not server.started:
+        try:
+            server.run(sockets=[sock])
+        except Exception:
+            if server.started:
+                raise
+            logger.exception("a worker could not start")
+    if not server.started:  # the supervisor stops rather than restart it again and again
         raise SystemExit(_STARTUP_FAILURE)
 
 

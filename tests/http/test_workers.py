@@ -18,6 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from drip_mcp.errors import ConfigurationError
+from drip_mcp.http.workers import serve_workers
+from drip_mcp.settings import WORKER_CONFIG_ENV
+
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,9 +162,9 @@ def test_each_worker_listens_on_a_socket_of_its_own_and_connections_reach_both(t
                 sock.close()
     # One shared listening socket (uvicorn's own supervisor) let whichever worker woke first accept a whole
     # burst of connections; a socket per worker lets the kernel spread them.
-    assert sorted(holders) == sorted([pid] for pid in pids)
+    assert sorted(holders) == sorted([pid] for pid in pids), f"listening sockets' holders {holders}, workers {pids}"
     assert all(reply.startswith(b"HTTP/1.1 200") for reply in replies)
-    assert None not in owners
+    assert None not in owners, f"connection owners {owners}, workers {pids}"
     assert set(owners) == set(pids), f"connections per worker: {[owners.count(p) for p in pids]}"
 
 
@@ -173,3 +177,18 @@ def test_a_worker_that_dies_is_replaced_and_the_port_keeps_serving(tmp_path: Pat
     assert first[0] not in now
     assert first[1] in now
     assert process.returncode == 0
+
+
+def test_workers_that_cannot_start_stop_the_supervisor_instead_of_restarting_forever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(WORKER_CONFIG_ENV, raising=False)  # what `drip-mcp --workers` exports for its workers
+    port = _free_port()
+    announced: list[bool] = []
+    common = {"log_level": "critical", "access_log": False, "lifespan": "on"}
+    with pytest.raises(ConfigurationError) as caught:
+        serve_workers(common, 2, "127.0.0.1", port, drain_s=1.0, ready=lambda: announced.append(True))
+    assert "did not start" in str(caught.value)
+    assert announced == [True]
+    with socket.socket() as sock:  # the supervisor let the port go
+        sock.bind(("127.0.0.1", port))
