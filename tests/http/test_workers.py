@@ -18,10 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from drip_mcp.errors import ConfigurationError
-from drip_mcp.http.workers import serve_workers
-from drip_mcp.settings import WORKER_CONFIG_ENV
-
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,16 +175,31 @@ def test_a_worker_that_dies_is_replaced_and_the_port_keeps_serving(tmp_path: Pat
     assert process.returncode == 0
 
 
-def test_workers_that_cannot_start_stop_the_supervisor_instead_of_restarting_forever(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv(WORKER_CONFIG_ENV, raising=False)  # what `drip-mcp --workers` exports for its workers
+def test_workers_that_cannot_start_stop_the_supervisor_instead_of_restarting_forever(tmp_path: Path) -> None:
+    """Without the configuration `drip-mcp --workers` exports, every worker fails: the supervisor gives up."""
     port = _free_port()
-    announced: list[bool] = []
-    common = {"log_level": "critical", "access_log": False, "lifespan": "on"}
-    with pytest.raises(ConfigurationError) as caught:
-        serve_workers(common, 2, "127.0.0.1", port, drain_s=1.0, ready=lambda: announced.append(True))
-    assert "did not start" in str(caught.value)
-    assert announced == [True]
+    script = (
+        "import sys\n"
+        "from drip_mcp.errors import ConfigurationError\n"
+        "from drip_mcp.http.workers import serve_workers\n"
+        "common = {'log_level': 'critical', 'access_log': False, 'lifespan': 'on'}\n"
+        "try:\n"
+        f"    serve_workers(common, 2, '127.0.0.1', {port}, drain_s=1.0, ready=lambda: print('ready', flush=True))\n"
+        "except ConfigurationError as exc:\n"
+        "    print(exc, flush=True)\n"
+        "    sys.exit(2)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIP_")}  # no DRIP_MCP_HTTP_CONFIG
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, (done.stdout, done.stderr[-2000:])
+    assert done.stdout.splitlines()[0] == "ready"
+    assert "did not start" in done.stdout
     with socket.socket() as sock:  # the supervisor let the port go
         sock.bind(("127.0.0.1", port))
