@@ -7,8 +7,9 @@ busy and one idle (``bench/FLEET.md``). Here each worker binds its own socket to
 ``SO_REUSEPORT`` (Linux, BSD), and the kernel spreads new connections over the workers. Only
 processes of the same user may join a port that way.
 
-`serve_workers` holds the port with a bound socket that does not listen, so a port in use fails at
-once in one line and no other program can take the port while workers restart. It starts the
+`serve_workers` refuses a port already in use (a second drip-mcp's workers included), in one line, and
+then holds it with a bound socket that does not listen, so no other program takes the port while workers
+restart. Workers end when the supervisor does, even when it is killed (Linux). It starts the
 workers (spawned: fresh interpreters that configure themselves from the environment, as
 `drip_mcp.http.serve.app_factory` says), starts a new one when one dies, unless it died while
 starting (its configuration will not get better), and on SIGTERM or SIGINT stops them all, each
@@ -17,9 +18,11 @@ finishing its requests in flight first.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 import socket
 import threading
@@ -38,12 +41,25 @@ logger = logging.getLogger("drip_mcp.http.workers")
 _STARTUP_FAILURE = 3
 # How often the supervisor looks at its workers when none has exited (a signal is seen within this).
 _WATCH_S = 0.5
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def _run_worker(common: dict[str, Any], host: str, port: int) -> None:
+def _die_with(parent: int) -> None:
+    """Linux: end this worker when its supervisor dies (even by SIGKILL), so no orphan keeps the port."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (AttributeError, OSError):  # not Linux: the supervisor's SIGTERM is the only stop
+        return
+    if os.getppid() != parent:  # the supervisor died before the call above
+        raise SystemExit(0)
+
+
+def _run_worker(common: dict[str, Any], host: str, port: int, parent: int) -> None:
     """One worker process: a socket of its own on the shared port, and uvicorn serving the app on it."""
     import uvicorn
 
+    _die_with(parent)
     sock = bind_socket(host, port, reuse_port=True)
     with sock:
         server = uvicorn.Server(uvicorn.Config("drip_mcp.http.serve:app_factory", factory=True, **common))
@@ -72,14 +88,17 @@ def serve_workers(
     stop = threading.Event()
 
     def start() -> BaseProcess:
-        process = context.Process(target=_run_worker, args=(common, host, port), name="drip-mcp-worker")
+        process = context.Process(target=_run_worker, args=(common, host, port, os.getpid()), name="drip-mcp-worker")
         process.start()
         return process
 
     def on_signal(signum: int, frame: object) -> None:
         stop.set()
 
-    reservation = bind_socket(host, port, reuse_port=True)  # a port in use: one line, no worker started
+    # A port in use, by anything (another drip-mcp's workers included: SO_REUSEPORT would let a second one
+    # join them silently), is one line and no worker started. Then hold it, for our workers only.
+    bind_socket(host, port).close()
+    reservation = bind_socket(host, port, reuse_port=True)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     processes: list[BaseProcess] = []
     failed = False

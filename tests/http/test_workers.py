@@ -203,3 +203,48 @@ def test_workers_that_cannot_start_stop_the_supervisor_instead_of_restarting_for
     assert "did not start" in done.stdout
     with socket.socket() as sock:  # the supervisor let the port go
         sock.bind(("127.0.0.1", port))
+
+
+def test_a_second_server_on_the_workers_port_is_refused_not_let_in(tmp_path: Path) -> None:
+    """SO_REUSEPORT would let another process of this user join the workers' port and take a share of its
+    connections: a second drip-mcp there gets the one-line "in use" error, as for any busy port."""
+    port = _free_port()
+    with _workers(tmp_path / "first", port) as process:
+        _serving(process, port, 2)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DRIP_")}
+        env.update(DRIP_MCP_STATE_DIR=str(tmp_path / "second"), DRIP_API_KEY=SECRET_KEY, PYTHONPATH=str(ROOT))
+        argv = ["--sandbox", "--transport", "streamable-http", "--stateless", "--workers", "2", "--port", str(port)]
+        second = subprocess.run(
+            [sys.executable, "-m", "drip_mcp", *argv],
+            env={**env, "DRIP_SANDBOX_DB": str(tmp_path / "second.db")},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert second.returncode == 2, second.stderr
+    assert len(second.stderr.splitlines()) == 1
+    assert "already in use" in second.stderr
+
+
+def test_workers_end_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    port = _free_port()
+    with _workers(tmp_path, port) as process:
+        pids = _serving(process, port, 2)
+        process.kill()  # SIGKILL: the supervisor cannot stop its workers itself
+        process.wait(timeout=10)
+        deadline = time.monotonic() + DEADLINE_S
+        alive = list(pids)
+        while alive and time.monotonic() < deadline:
+            alive = [pid for pid in pids if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
+            time.sleep(0.05)  # bounded poll: the kernel signals them, they drain and exit
+        with socket.socket() as sock:
+            free = sock.connect_ex(("127.0.0.1", port)) != 0
+    assert alive == []
+    assert free  # no orphan listens on the port
+
+
+def _zombie(pid: int) -> bool:
+    with suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    return False
