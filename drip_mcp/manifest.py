@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from drip_mcp._version import __version__
-from drip_mcp.tools import CATALOGUE_TOOLS, ToolSpec, all_operations, module_of
+from drip_mcp.tools import CATALOGUE_TOOLS, ToolSpec, all_tools, module_of
 
 __all__ = [
     "DEFAULT_PATH",
@@ -32,10 +32,6 @@ _CHECKOUT = _PACKAGE.parent / "tools.json"
 DEFAULT_PATH = _CHECKOUT if _CHECKOUT.exists() else _PACKAGE / "tools.json"
 DEFAULT_README = _PACKAGE.parent / "README.md"
 TABLE_START, TABLE_END = "<!-- tool-table:start -->\n", "<!-- tool-table:end -->"
-
-
-def _tools() -> tuple[ToolSpec[Any, Any], ...]:
-    return (*all_operations(), *CATALOGUE_TOOLS)
 
 
 def manifest() -> dict[str, Any]:
@@ -61,7 +57,7 @@ def manifest() -> dict[str, Any]:
                 "inputSchema": t.build_input_schema(),
                 "outputSchema": t.build_output_schema(),
             }
-            for t in _tools()
+            for t in all_tools()
         ],
     }
 
@@ -94,7 +90,7 @@ def render_tool_table() -> str:
         "| tool | toolset | key | core | read-only | destructive | what it does |",
         "|---|---|---|---|---|---|---|",
     ]
-    for t in _tools():
+    for t in all_tools():
         first_sentence = t.description.split(". ")[0].rstrip(".") + "."
         rows.append(
             f"| `{t.name}` | {t.toolset} | {'sk' if t.scope.value == 'secret' else 'pk'} | "

@@ -166,12 +166,11 @@ def serve_http(settings: Settings, options: HttpOptions) -> None:
         from drip_mcp.http.workers import serve_workers
 
         _export_config(settings, options, os.environ)  # the workers' environment: written, read by Settings
-        host = options.host.strip("[]")
         announced = f"http://{host_header_form(options.host)}:{options.port}{options.mcp_path}"
         serve_workers(
             common,
             options.workers,
-            host,
+            common["host"],
             options.port,
             drain_s=GRACEFUL_SHUTDOWN_S,
             ready=lambda: print(

@@ -5,7 +5,7 @@ lists the modules in catalogue order. Start-up does not import them: `operations
 reads what listing needs from the shipped ``tools.json`` (`drip_mcp.tools.listing`),
 and `spec_of(name)` imports an operation's module when it is first called. Without a
 current ``tools.json`` (a checkout whose file is stale) everything is imported.
-`all_operations()` imports them all, for ``tools.json`` itself and for tests; so does
+`all_operations()` and `all_tools()` import them all, for ``tools.json`` itself and for tests; so does
 reading ``TOOLS``, ``OPERATIONS`` or ``TOOLS_BY_NAME``. `select_tools` applies the
 key's scope and the operator's filters, which can only narrow what the key allows.
 """
@@ -32,6 +32,7 @@ __all__ = [
     "Operation",
     "ToolSpec",
     "all_operations",
+    "all_tools",
     "module_of",
     "operations",
     "select_tools",
@@ -77,6 +78,11 @@ def _declared() -> dict[str, tuple[str, ToolSpec[Any, Any]]]:
 def all_operations() -> tuple[ToolSpec[Any, Any], ...]:
     """Every operation's `ToolSpec`, in catalogue order (imports every toolset module)."""
     return tuple(declared for _, declared in _declared().values())
+
+
+def all_tools() -> tuple[ToolSpec[Any, Any], ...]:
+    """Every tool: the operations, then the two catalogue tools (imports every toolset module)."""
+    return (*all_operations(), *CATALOGUE_TOOLS)
 
 
 def module_of(name: str) -> str:
@@ -134,7 +140,7 @@ def __getattr__(name: str) -> Any:
     if name == "OPERATIONS":
         return all_operations()
     if name == "TOOLS":
-        return (*all_operations(), *CATALOGUE_TOOLS)
+        return all_tools()
     if name == "TOOLS_BY_NAME":
-        return {t.name: t for t in (*all_operations(), *CATALOGUE_TOOLS)}
+        return {t.name: t for t in all_tools()}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
