@@ -67,6 +67,7 @@ from run import (  # bench/run.py (bench/ is sys.path[0] for a script)
     fmt,
     machine,
     med,
+    proc_stat,
     start_stub,
     write_results,
 )
@@ -94,20 +95,11 @@ SQLITE1, PG2 = "E1 SQLite, 1 process", "E2 PostgreSQL, 2 processes"
 # --- /proc --------------------------------------------------------------------------------------
 
 
-def _stat(pid: int) -> list[str] | None:
-    """The fields of /proc/<pid>/stat after the command name, or None when the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
 def process_table() -> dict[int, int]:
     """pid -> parent pid, for every process visible now."""
     table = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _stat(int(entry))) is not None:
+        if entry.isdigit() and (fields := proc_stat(int(entry))) is not None:
             table[int(entry)] = int(fields[1])
     return table
 
@@ -128,7 +120,7 @@ def descendants(root: int, table: dict[int, int] | None = None) -> list[int]:
 
 def own_cpu(pid: int) -> float:
     """utime + stime + reaped children's cutime + cstime of `pid`, in seconds (0 when gone)."""
-    fields = _stat(pid)
+    fields = proc_stat(pid)
     return 0.0 if fields is None else sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
 
 
@@ -328,7 +320,7 @@ class Postgres:
         self.url = url
         self.conn = psycopg.connect(url, autocommit=True)
         backend = self.conn.execute("SELECT pg_backend_pid()").fetchone()
-        fields = _stat(int(backend[0])) if backend else None
+        fields = proc_stat(int(backend[0])) if backend else None
         self.postmaster = int(fields[1]) if fields else None  # None: not on this host (no CPU figures)
 
     def xids(self) -> int:

@@ -64,10 +64,20 @@ with the dev venv (`PYTHONPATH=. /tmp/venv/bin/python bench/run.py`).
 # --- /proc helpers ------------------------------------------------------------------------------
 
 
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name, or None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of `pid`, in seconds (resolution 1/CLK_TCK)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
+    fields = proc_stat(pid)
+    if fields is None:
+        raise ProcessLookupError(pid)
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
@@ -82,14 +92,7 @@ def rss_mib(pid: int, key: str = "VmRSS") -> float:
 def child_pids(parent: int) -> list[int]:
     pids = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent:
+        if entry.isdigit() and (fields := proc_stat(int(entry))) is not None and int(fields[1]) == parent:
             pids.append(int(entry))
     return pids
 
