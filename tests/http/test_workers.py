@@ -48,41 +48,36 @@ def _children(parent: int) -> list[int]:
     return sorted(found)
 
 
-def _owner(server_port: int, client_port: int, pids: list[int]) -> int | None:
-    """Which of `pids` holds the server end of the loopback connection client_port -> server_port."""
-    local, remote = f"0100007F:{server_port:04X}", f"0100007F:{client_port:04X}"
-    inode = next(
-        (
-            parts[9]
-            for parts in (line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:])
-            if parts[1] == local and parts[2] == remote
-        ),
-        None,
-    )
+def _tcp_rows() -> list[list[str]]:
+    """The rows of /proc/net/tcp (IPv4), split into fields."""
+    return [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+
+
+def _holders(inode: str | None, pids: list[int]) -> list[int]:
+    """Which of `pids` have the socket `inode` open."""
+    found = []
     for pid in pids:
         with suppress(OSError):
             for fd in os.listdir(f"/proc/{pid}/fd"):
                 with suppress(OSError):
                     if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
-                        return pid
-    return None
-
-
-def _holders(inode: str, pids: list[int]) -> list[int]:
-    """Which of `pids` have the socket `inode` open."""
-    found = []
-    for pid in pids:
-        with suppress(OSError):
-            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]" for fd in os.listdir(f"/proc/{pid}/fd")):
-                found.append(pid)
+                        found.append(pid)
+                        break
     return found
+
+
+def _owner(server_port: int, client_port: int, pids: list[int]) -> int | None:
+    """Which of `pids` holds the server end of the loopback connection client_port -> server_port."""
+    local, remote = f"0100007F:{server_port:04X}", f"0100007F:{client_port:04X}"
+    inode = next((parts[9] for parts in _tcp_rows() if parts[1] == local and parts[2] == remote), None)
+    holders = _holders(inode, pids) if inode is not None else []
+    return holders[0] if holders else None
 
 
 def _listeners(port: int) -> list[str]:
     """The inodes of the sockets listening on 127.0.0.1:`port` (state 0A)."""
     local = f"0100007F:{port:04X}"
-    rows = (line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:])
-    return [parts[9] for parts in rows if parts[1] == local and parts[3] == "0A"]
+    return [parts[9] for parts in _tcp_rows() if parts[1] == local and parts[3] == "0A"]
 
 
 def _health(sock: socket.socket) -> bytes:
